@@ -1,0 +1,58 @@
+"""Sample faces from StyleGAN2 and save them as a grid."""
+import os
+
+import numpy as np
+import paddle
+
+from ..models.generators.fast_synthesis import SynthesisProgram
+from ..utils.fileio import atomic_path, check_writable_dir
+from ..utils.image import make_grid, save_png, to_uint8
+from .model_loading import load_stylegan2
+
+MEAN_LATENT_SAMPLES = 4096
+
+
+class StyleGANv2Predictor:
+    """Holds a StyleGAN2 generator; ``run`` samples a grid of faces.
+
+    Sampling is reproducible: z is drawn with ``numpy.random.RandomState(seed)``
+    and the truncation centre is the mean of ``MEAN_LATENT_SAMPLES`` mapped z
+    drawn from ``RandomState(seed + 1)``.
+    """
+
+    def __init__(self, output_path="output_dir", weight_path=None, model_type="ffhq-config-f", seed=None,
+                 size=None, style_dim=None, n_mlp=None, channel_multiplier=None, channels=None):
+        self.output_path = output_path
+        self.seed = 0 if seed is None else seed
+        self.generator = load_stylegan2(model_type, weight_path, size, style_dim, n_mlp, channel_multiplier,
+                                        channels)
+        self.synthesis = SynthesisProgram(self.generator)
+
+    def sample_latents(self, num, truncation=0.7):
+        """W+ [num, n_latent, style_dim] of ``num`` faces drawn from ``seed``."""
+        g = self.generator
+        z = np.random.RandomState(self.seed).randn(num, g.style_dim).astype("float32")
+        with paddle.no_grad():
+            mean_w = g.mean_latent(MEAN_LATENT_SAMPLES, seed=self.seed + 1)
+            w = g.get_latents(paddle.to_tensor(z), truncation, truncation_latent=mean_w)
+        return w.unsqueeze(1).tile([1, g.n_latent, 1])
+
+    def render(self, latents, batch_size=4):
+        """W+ [N, n_latent, style_dim] -> images [N, 3, size, size] in [-1, 1], fixed noise."""
+        images = []
+        for start in range(0, latents.shape[0], batch_size):
+            with paddle.no_grad():
+                styles = self.generator.style_affine(latents[start:start + batch_size])
+            images.append(self.synthesis(styles))
+        return paddle.concat(images)
+
+    def run(self, n_row=3, n_col=5, truncation=0.7):
+        """Write ``sample.png`` (n_row x n_col faces) and ``latents.npy`` (their W+); returns the PNG path."""
+        check_writable_dir(self.output_path)
+        latents = self.sample_latents(n_row * n_col, truncation)
+        grid = make_grid(to_uint8(self.render(latents)), n_row, n_col)
+        png_path = os.path.join(self.output_path, "sample.png")
+        with atomic_path(os.path.join(self.output_path, "latents.npy")) as tmp:
+            np.save(tmp, latents.numpy())
+            save_png(png_path, grid)
+        return png_path

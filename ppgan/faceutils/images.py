@@ -1,0 +1,58 @@
+"""Load any photo as an upright 8-bit RGB PIL image."""
+import os
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..utils.errors import UserError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+def load_rgb(image_or_path):
+    """Return an upright RGB PIL image from a path, a PIL image or an [H,W,3] uint8 RGB array.
+
+    EXIF orientation is applied; transparency is composited on white; palette,
+    grayscale, CMYK and 16-bit images become 8-bit RGB. An unreadable path
+    raises ``UserError`` naming the file.
+    """
+    if isinstance(image_or_path, np.ndarray):
+        return to_rgb(Image.fromarray(image_or_path))
+    if isinstance(image_or_path, Image.Image):
+        return to_rgb(ImageOps.exif_transpose(image_or_path))
+    path = os.fspath(image_or_path)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return to_rgb(ImageOps.exif_transpose(img))
+    except FileNotFoundError as exc:
+        raise UserError(f"image {path} does not exist; check the path") from exc
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise UserError(f"cannot read {path} as an image ({exc}); pass a JPEG or PNG photo") from exc
+
+
+def to_rgb(img):
+    """Convert a PIL image of any mode to 8-bit RGB (alpha composited on white)."""
+    if img.mode in _SIXTEEN_BIT_MODES or img.mode in ("I", "F"):
+        img = _high_depth_to_l(img)
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def _high_depth_to_l(img):
+    """Scale a 16-bit, 32-bit integer or float single-channel image to 8-bit mode ``L``."""
+    arr = np.asarray(img, dtype=np.float64)
+    if img.mode in _SIXTEEN_BIT_MODES or (img.mode == "I" and arr.max(initial=0) > 255):
+        top = 65535.0
+    elif img.mode == "F" and arr.max(initial=0) <= 1.0:
+        top = 1.0
+    else:
+        top = 255.0
+    return Image.fromarray(np.uint8(np.clip(np.rint(arr * (255.0 / top)), 0, 255)), "L")

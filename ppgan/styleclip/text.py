@@ -1,0 +1,87 @@
+"""Text directions in CLIP space: prompt templates, template-averaged text features, delta_t."""
+import functools
+import json
+from importlib import resources
+
+import numpy as np
+
+from ..utils.errors import UserError
+from .directions import l2_normalize
+
+TEMPLATE_SETS = ("paddlegan", "official")
+SAME_FEATURE_TOLERANCE = 1e-6
+
+
+@functools.lru_cache(maxsize=None)
+def load_templates(name):
+    """Prompt templates of a set, each with one '{}': 'paddlegan' (46) or 'official' (CLIP's 80 minus one, 79)."""
+    if name not in TEMPLATE_SETS:
+        raise UserError(f"unknown prompt template set {name!r}; use one of {', '.join(TEMPLATE_SETS)}")
+    text = resources.files(__package__).joinpath("prompt_templates.json").read_text(encoding="utf-8")
+    return tuple(json.loads(text)[name])
+
+
+def check_description(text):
+    """Raise UserError for an empty description (templates would hide it: 'a photo of a .')."""
+    if not text.strip():
+        raise UserError("empty text description; describe the face in words, e.g. 'face' or 'smiling face'")
+
+
+def text_features(encoder, texts, templates):
+    """Template-averaged CLIP text features of several texts: float32 [len(texts), 512].
+
+    Every ``template.format(text)`` is encoded in one batch and L2-normalised; the
+    features of a text are averaged over its templates and L2-normalised.
+    """
+    for text in texts:
+        check_description(text)
+    prompts = [template.format(text) for text in texts for template in templates]
+    embeddings = np.asarray(encoder.encode_text(prompts), np.float32)
+    per_text = embeddings.reshape(len(texts), len(templates), -1)
+    return l2_normalize(l2_normalize(per_text).mean(axis=1))
+
+
+def text_feature(encoder, text, templates):
+    """Template-averaged CLIP text feature of one text: float32 [512]."""
+    return text_features(encoder, [text], templates)[0]
+
+
+def delta_t(feature_neutral, feature_target):
+    """CLIP-space text direction normalize(target - neutral): [512], [512] -> unit [512]."""
+    difference = feature_target - feature_neutral
+    if np.linalg.norm(difference) < SAME_FEATURE_TOLERANCE:
+        raise UserError("the neutral and target descriptions have the same CLIP text feature; "
+                        "give a target that describes the change (e.g. neutral 'face', target 'smiling face')")
+    return l2_normalize(difference)
+
+
+class TextDirection:
+    """Text directions with the text features of this run cached per (text, template set).
+
+    ``encoder`` is anything with ``encode_text(list of str) -> [N,512]`` (a ClipEncoder).
+    """
+
+    def __init__(self, encoder, templates="paddlegan"):
+        load_templates(templates)
+        self.encoder = encoder
+        self.templates = templates
+        self._features = {}
+
+    def features(self, texts, templates=None):
+        """Text features float32 [len(texts), 512]; uncached texts are encoded together in one batch."""
+        name = templates or self.templates
+        uncached = [text for text in dict.fromkeys(texts) if (text, name) not in self._features]
+        if uncached:
+            for text, feature in zip(uncached, text_features(self.encoder, uncached, load_templates(name))):
+                self._features[(text, name)] = feature
+        return np.stack([self._features[(text, name)] for text in texts])
+
+    def delta_t(self, neutral, target, templates=None):
+        """Unit CLIP-space direction [512] from the neutral to the target description."""
+        check_description(neutral)
+        check_description(target)
+        if neutral.strip() == target.strip():
+            raise UserError(f"neutral and target descriptions are both {neutral.strip()!r}; "
+                            "give a target that describes the change")
+        feature_neutral, feature_target = self.features([neutral, target], templates)
+        return delta_t(feature_neutral, feature_target)

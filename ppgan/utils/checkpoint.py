@@ -1,0 +1,54 @@
+"""Reading ``.pdparams`` files and strict state-dict loading."""
+import os
+import sys
+
+from .errors import UserError
+
+
+def load_pdparams(path, flag="--weight_path"):
+    """``paddle.load`` a file (Paddle 2.x and 3.x pickles) with one-line errors for missing or corrupt files."""
+    import paddle
+
+    if not os.path.isfile(path):
+        raise UserError(f"{path} does not exist; pass an existing file with {flag}")
+    try:
+        return paddle.load(path)
+    except Exception as exc:  # paddle raises many types for a damaged pickle
+        raise UserError(f"{path} is not a readable .pdparams file ({type(exc).__name__}); "
+                        f"download it again or pass another file with {flag}") from exc
+
+
+def _shape(value):
+    return [int(d) for d in value.shape]
+
+
+def _summary(names, limit=5):
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def load_state_dict_strict(layer, state_dict, source="weights", flag="--weight_path"):
+    """Load ``state_dict`` into ``layer``: every parameter and saved buffer must be present with its shape.
+
+    Missing keys and wrong shapes raise a UserError naming them (never a silent
+    partial load). Extra keys (such as the blur kernels older PaddleGAN files
+    carry) are ignored and reported on stderr. Returns the extra keys.
+    """
+    expected = layer.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    wrong = [f"{k} {_shape(state_dict[k])} (expected {_shape(v)})"
+             for k, v in expected.items() if k in state_dict and _shape(state_dict[k]) != _shape(v)]
+    if missing or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} keys: {_summary(missing)}")
+        if wrong:
+            parts.append(f"wrong shape: {_summary(wrong)}")
+        raise UserError(f"{source} do not match the model ({'; '.join(parts)}); "
+                        f"check the model flags (size, channel_multiplier, ...) or pass the right file with {flag}")
+    extra = [k for k in state_dict if k not in expected]
+    if extra:
+        print(f"note: ignored {len(extra)} keys of {source} the model does not use: {_summary(extra)}",
+              file=sys.stderr)
+    layer.set_state_dict({k: state_dict[k] for k in expected})
+    return extra

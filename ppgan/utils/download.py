@@ -1,0 +1,154 @@
+"""Released weights: turn a model name into a verified local file, downloading it once.
+
+Files are cached in ``$PPGAN_HOME`` (default ``~/.cache/ppgan``). They come from
+their release URL, or from ``$PPGAN_MODEL_BASE_URL`` + file name when that is set
+(a mirror; ``file://`` URLs work too).
+"""
+import collections
+import hashlib
+import http.client
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from tqdm import tqdm
+
+from .errors import UserError
+from .fileio import atomic_path
+
+BASE_URL = "https://paddlegan.bj.bcebos.com/models/"
+
+Weight = collections.namedtuple("Weight", "file md5 url", defaults=(None, None))
+Weight.__doc__ = "A released file: its name, its md5 (None when unknown) and a full URL (None: BASE_URL + file)."
+
+WEIGHTS = {
+    "stylegan2-ffhq-config-f": Weight("stylegan2-ffhq-config-f.pdparams"),
+    "stylegan2-animeface-512": Weight("stylegan2-animeface-512.pdparams"),
+    "pSp-ffhq-inversion": Weight("pSp-ffhq-inversion.pdparams"),
+    "stylegan2-ffhq-config-f-styleclip-global-directions": Weight(
+        "stylegan2-ffhq-config-f-styleclip-global-directions.pdparams"),
+    "stylegan2-ffhq-config-f-styleclip-stats": Weight(
+        "stylegan2-ffhq-config-f-styleclip-stats.pdparams", md5="5aab9c5d5ff938113b9423d720ffe74b"),
+    "ViT-B-32": Weight(
+        "ViT-B-32.pdparams",
+        url="https://bj.bcebos.com/v1/ai-studio-online/eb5e4dbf1ec142caa003a27cefd510ef46a8a6c3932a4d60bfecb3f3ab746c02"
+        "?responseContentDisposition=attachment%3B%20filename%3DViT-B-32.pdparams"),
+}
+
+RETRIES = 2
+BACKOFF = 1.0
+TIMEOUT = 30
+CHUNK = 1 << 20
+
+_verified = set()
+
+
+class _AttemptFailed(Exception):
+    """One download attempt failed; ``retry`` says whether another attempt may help."""
+
+    def __init__(self, reason, retry=True):
+        super().__init__(str(reason) or type(reason).__name__)
+        self.retry = retry
+
+
+def cache_dir():
+    """The weight cache: ``$PPGAN_HOME`` or ``~/.cache/ppgan``."""
+    return os.path.expanduser(os.environ.get("PPGAN_HOME") or "~/.cache/ppgan")
+
+
+def weight_url(weight):
+    """Where ``weight`` is downloaded from: the mirror when ``$PPGAN_MODEL_BASE_URL`` is set."""
+    base = os.environ.get("PPGAN_MODEL_BASE_URL")
+    if base:
+        return base.rstrip("/") + "/" + weight.file
+    return weight.url or BASE_URL + weight.file
+
+
+def resolve_weights(model_name=None, weight_path=None, flag="--weight_path"):
+    """Return a local weight file: ``weight_path`` if given, else the cached or downloaded release of ``model_name``.
+
+    ``flag`` is the command line option that sets ``weight_path``; error messages name it.
+    """
+    if weight_path is not None:
+        path = os.path.expanduser(weight_path)
+        if not os.path.isfile(path):
+            raise UserError(f"{flag} {weight_path} is not an existing file; pass the path of a weight file")
+        return path
+    if model_name not in WEIGHTS:
+        raise UserError(f"unknown model {model_name!r}; use one of {', '.join(WEIGHTS)} or pass {flag} PATH")
+    weight = WEIGHTS[model_name]
+    path = os.path.join(cache_dir(), weight.file)
+    if not (os.path.isfile(path) and _cache_ok(path, weight.md5)):
+        _download(weight, path, flag)
+    return path
+
+
+def _file_md5(path):
+    md5 = hashlib.md5()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            md5.update(chunk)
+    return md5.hexdigest()
+
+
+def _cache_ok(path, md5):
+    """Check a cached file's md5 once per process; remove it if it is wrong."""
+    if md5 is None or path in _verified:
+        return True
+    if _file_md5(path) == md5:
+        _verified.add(path)
+        return True
+    print(f"warning: cached {path} has a wrong md5; downloading it again", file=sys.stderr)
+    os.remove(path)
+    return False
+
+
+def _download(weight, path, flag):
+    url = weight_url(weight)
+    directory = os.path.dirname(path)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the weight cache {directory} ({exc.strerror}); "
+                        f"set PPGAN_HOME to a writable directory or pass {flag} PATH") from exc
+    with atomic_path(path) as tmp:
+        for attempt in range(RETRIES + 1):
+            try:
+                md5 = _fetch(url, tmp, weight.file)
+                break
+            except _AttemptFailed as exc:
+                if not exc.retry or attempt == RETRIES:
+                    raise UserError(f"could not download {weight.file} from {url} ({exc}); "
+                                    f"download it yourself and pass {flag} PATH") from exc
+                time.sleep(BACKOFF * 2**attempt)
+        if weight.md5 is not None and md5 != weight.md5:
+            raise UserError(f"downloaded {weight.file} from {url} has md5 {md5} instead of {weight.md5} "
+                            f"and was deleted; download it yourself and pass {flag} PATH")
+    _verified.add(path)
+
+
+def _fetch(url, tmp, name):
+    """Stream ``url`` into ``tmp`` with a progress bar; return the md5 of the bytes received."""
+    md5 = hashlib.md5()
+    received = 0
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as response, open(tmp, "wb") as f:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length else None
+            with tqdm(total=total, desc=name, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr) as bar:
+                while chunk := response.read(CHUNK):
+                    f.write(chunk)
+                    md5.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+    except urllib.error.HTTPError as exc:
+        raise _AttemptFailed(f"HTTP {exc.code} {exc.reason}", retry=exc.code >= 500) from exc
+    except urllib.error.URLError as exc:
+        raise _AttemptFailed(exc.reason) from exc
+    except (OSError, http.client.HTTPException) as exc:
+        raise _AttemptFailed(exc) from exc
+    if total is not None and received < total:
+        raise _AttemptFailed(f"connection closed after {received} of {total} bytes")
+    return md5.hexdigest()

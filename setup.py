@@ -1,0 +1,21 @@
+import os
+
+from setuptools import find_packages, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(HERE, "requirements.txt")) as f:
+    REQUIREMENTS = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+
+setup(
+    name="ppgan-styleclip",
+    version="0.1.0",
+    description="StyleCLIP global directions (text-driven StyleGAN2 face editing) in PaddlePaddle",
+    packages=find_packages(include=["ppgan", "ppgan.*"]),
+    package_data={"ppgan.styleclip": ["prompt_templates.json"]},
+    python_requires=">=3.8",
+    install_requires=REQUIREMENTS,
+    extras_require={
+        "cpu": ["paddlepaddle>=3.0"],
+        "test": ["pytest"],
+    },
+)

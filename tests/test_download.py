@@ -1,0 +1,203 @@
+"""The weight resolver against a real local HTTP server."""
+import functools
+import hashlib
+import http.server
+import os
+import socket
+import threading
+import types
+
+import pytest
+
+import ppgan  # noqa: F401  (before paddle, as everywhere)
+from ppgan.utils import download
+from ppgan.utils.download import Weight, resolve_weights
+from ppgan.utils.errors import UserError
+
+PAYLOAD = os.urandom(3 * download.CHUNK + 123)
+MD5 = hashlib.md5(PAYLOAD).hexdigest()
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves files, counts requests, and cuts short the first ``truncate[path]`` responses of a path."""
+
+    def do_GET(self):
+        self.server.requests.append(self.path)
+        if self.server.truncate.get(self.path, 0) > 0:
+            self.server.truncate[self.path] -= 1
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"x" * 100)
+            return
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty cache in PPGAN_HOME, tmp_path as the current directory, fast retries."""
+    home = tmp_path / "cache"
+    monkeypatch.setenv("PPGAN_HOME", str(home))
+    monkeypatch.delenv("PPGAN_MODEL_BASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(download, "BACKOFF", 0.01)
+    monkeypatch.setattr(download, "_verified", set())
+    monkeypatch.setitem(download.WEIGHTS, "tiny", Weight("tiny.pdparams", md5=MD5))
+    monkeypatch.setitem(download.WEIGHTS, "tiny-nomd5", Weight("tiny.pdparams"))
+    return home
+
+
+@pytest.fixture
+def server(tmp_path, cache, monkeypatch):
+    root = tmp_path / "www"
+    (root / "models").mkdir(parents=True)
+    (root / "models" / "tiny.pdparams").write_bytes(PAYLOAD)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+    httpd.requests = []
+    httpd.truncate = {}
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}/models/"
+    monkeypatch.setenv("PPGAN_MODEL_BASE_URL", base)
+    yield types.SimpleNamespace(base=base, models=root / "models", requests=httpd.requests, truncate=httpd.truncate)
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+def cache_listing(home):
+    return sorted(os.listdir(home)) if home.exists() else []
+
+
+def test_download_then_cache(server, cache, tmp_path):
+    path = resolve_weights("tiny")
+    assert path == str(cache / "tiny.pdparams")
+    with open(path, "rb") as f:
+        assert f.read() == PAYLOAD
+    assert server.requests == ["/models/tiny.pdparams"]
+
+    assert resolve_weights("tiny") == path
+    assert len(server.requests) == 1
+    assert cache_listing(cache) == ["tiny.pdparams"]
+    assert not (tmp_path / "pretrained_models").exists()
+
+
+def test_cached_md5_checked_once_per_process(server, cache, monkeypatch):
+    cache.mkdir()
+    (cache / "tiny.pdparams").write_bytes(PAYLOAD)
+    calls = []
+    real = download._file_md5
+    monkeypatch.setattr(download, "_file_md5", lambda p: calls.append(p) or real(p))
+    resolve_weights("tiny")
+    resolve_weights("tiny")
+    assert len(calls) == 1
+    assert server.requests == []
+
+
+def test_corrupt_cached_file_is_downloaded_again(server, cache):
+    cache.mkdir()
+    (cache / "tiny.pdparams").write_bytes(b"damaged")
+    path = resolve_weights("tiny")
+    with open(path, "rb") as f:
+        assert f.read() == PAYLOAD
+    assert len(server.requests) == 1
+
+
+def test_truncated_transfer_leaves_nothing(server, cache):
+    server.truncate["/models/tiny.pdparams"] = 100
+    with pytest.raises(UserError, match=r"closed after 100 of 1000 bytes"):
+        resolve_weights("tiny-nomd5")
+    assert len(server.requests) == download.RETRIES + 1
+    assert cache_listing(cache) == []
+
+
+def test_truncated_transfer_is_retried(server, cache):
+    server.truncate["/models/tiny.pdparams"] = 1
+    path = resolve_weights("tiny-nomd5")
+    with open(path, "rb") as f:
+        assert f.read() == PAYLOAD
+    assert len(server.requests) == 2
+
+
+def test_bad_md5_leaves_nothing(server, cache):
+    (server.models / "tiny.pdparams").write_bytes(PAYLOAD[:-1] + bytes([PAYLOAD[-1] ^ 1]))
+    with pytest.raises(UserError, match=r"md5 .* instead of " + MD5):
+        resolve_weights("tiny")
+    assert len(server.requests) == 1
+    assert cache_listing(cache) == []
+
+
+def test_http_404_is_not_retried(server, cache):
+    (server.models / "tiny.pdparams").unlink()
+    with pytest.raises(UserError, match="HTTP 404"):
+        resolve_weights("tiny")
+    assert len(server.requests) == 1
+    assert cache_listing(cache) == []
+
+
+def test_offline_error_names_file_url_and_flag(cache, monkeypatch):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}/models"
+    monkeypatch.setenv("PPGAN_MODEL_BASE_URL", base)
+    with pytest.raises(UserError) as info:
+        resolve_weights("stylegan2-ffhq-config-f", flag="--generator_path")
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"could not download stylegan2-ffhq-config-f.pdparams from "
+                              f"{base}/stylegan2-ffhq-config-f.pdparams (")
+    assert "refused" in message
+    assert message.endswith("pass --generator_path PATH")
+    assert cache_listing(cache) == []
+
+
+def test_local_weight_path_wins_without_network(cache, tmp_path, monkeypatch):
+    monkeypatch.setattr(download, "_fetch", lambda *a: pytest.fail("network used"))
+    local = tmp_path / "mine.pdparams"
+    local.write_bytes(b"weights")
+    assert resolve_weights("stylegan2-ffhq-config-f", str(local)) == str(local)
+    assert resolve_weights(None, str(local)) == str(local)
+    assert cache_listing(cache) == []
+
+
+def test_missing_local_path_names_flag(cache):
+    with pytest.raises(UserError, match=r"--direction_path nowhere/fs3\.pdparams is not an existing file"):
+        resolve_weights("stylegan2-ffhq-config-f", "nowhere/fs3.pdparams", flag="--direction_path")
+
+
+def test_unknown_model_lists_known_names(cache):
+    with pytest.raises(UserError) as info:
+        resolve_weights("stylegan3")
+    message = str(info.value)
+    assert "'stylegan3'" in message
+    assert "stylegan2-ffhq-config-f, " in message and "ViT-B-32" in message
+    assert "--weight_path" in message
+
+
+def test_urls(monkeypatch):
+    monkeypatch.delenv("PPGAN_MODEL_BASE_URL", raising=False)
+    weights = download.WEIGHTS
+    assert download.weight_url(weights["stylegan2-ffhq-config-f"]) == (
+        "https://paddlegan.bj.bcebos.com/models/stylegan2-ffhq-config-f.pdparams")
+    clip_url = download.weight_url(weights["ViT-B-32"])
+    assert clip_url.startswith("https://bj.bcebos.com/") and clip_url.endswith("ViT-B-32.pdparams")
+    monkeypatch.setenv("PPGAN_MODEL_BASE_URL", "file:///mirror/")
+    assert download.weight_url(weights["ViT-B-32"]) == "file:///mirror/ViT-B-32.pdparams"
+
+
+def test_file_mirror(cache, tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "tiny.pdparams").write_bytes(PAYLOAD)
+    monkeypatch.setenv("PPGAN_MODEL_BASE_URL", mirror.as_uri())
+    with open(resolve_weights("tiny"), "rb") as f:
+        assert f.read() == PAYLOAD
+
+
+def test_default_cache_dir(monkeypatch):
+    monkeypatch.delenv("PPGAN_HOME", raising=False)
+    assert download.cache_dir() == os.path.expanduser("~/.cache/ppgan")
