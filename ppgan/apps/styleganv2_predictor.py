@@ -5,19 +5,18 @@ import numpy as np
 import paddle
 
 from ..models.generators.fast_synthesis import SynthesisProgram
+from ..styleclip.stats import MEAN_LATENT_SAMPLES, truncation_centre
 from ..utils.fileio import atomic_path, check_writable_dir
 from ..utils.image import make_grid, save_png, to_uint8
 from .model_loading import load_stylegan2
-
-MEAN_LATENT_SAMPLES = 4096
 
 
 class StyleGANv2Predictor:
     """Holds a StyleGAN2 generator; ``run`` samples a grid of faces.
 
-    Sampling is reproducible: z is drawn with ``numpy.random.RandomState(seed)``
-    and the truncation centre is the mean of ``MEAN_LATENT_SAMPLES`` mapped z
-    drawn from ``RandomState(seed + 1)``.
+    Sampling is reproducible and follows the statistics step's order: one
+    ``numpy.random.RandomState(seed)`` draws ``MEAN_LATENT_SAMPLES`` z whose mapped
+    mean is the truncation centre, then the faces' z.
     """
 
     def __init__(self, output_path="output_dir", weight_path=None, model_type="ffhq-config-f", seed=None,
@@ -31,10 +30,11 @@ class StyleGANv2Predictor:
     def sample_latents(self, num, truncation=0.7):
         """W+ [num, n_latent, style_dim] of ``num`` faces drawn from ``seed``."""
         g = self.generator
-        z = np.random.RandomState(self.seed).randn(num, g.style_dim).astype("float32")
+        rng = np.random.RandomState(self.seed)
+        w_centre = truncation_centre(g, rng.randn(MEAN_LATENT_SAMPLES, g.style_dim), truncation)
+        z = rng.randn(num, g.style_dim).astype("float32")
         with paddle.no_grad():
-            mean_w = g.mean_latent(MEAN_LATENT_SAMPLES, seed=self.seed + 1)
-            w = g.get_latents(paddle.to_tensor(z), truncation, truncation_latent=mean_w)
+            w = g.get_latents(paddle.to_tensor(z), truncation, truncation_latent=w_centre)
         return w.unsqueeze(1).tile([1, g.n_latent, 1])
 
     def render(self, latents, batch_size=4):

@@ -27,7 +27,7 @@ def _summary(names, limit=5):
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def load_state_dict_strict(layer, state_dict, source="weights", flag="--weight_path"):
+def load_state_dict_strict(layer, state_dict, source="the weights file", flag="--weight_path"):
     """Load ``state_dict`` into ``layer``: every parameter and saved buffer must be present with its shape.
 
     Missing keys and wrong shapes raise a UserError naming them (never a silent
@@ -44,7 +44,7 @@ def load_state_dict_strict(layer, state_dict, source="weights", flag="--weight_p
             parts.append(f"missing {len(missing)} keys: {_summary(missing)}")
         if wrong:
             parts.append(f"wrong shape: {_summary(wrong)}")
-        raise UserError(f"{source} do not match the model ({'; '.join(parts)}); "
+        raise UserError(f"{source} does not match the model ({'; '.join(parts)}); "
                         f"check the model flags (size, channel_multiplier, ...) or pass the right file with {flag}")
     extra = [k for k in state_dict if k not in expected]
     if extra:

@@ -1,0 +1,89 @@
+"""Sample the StyleSpace statistics that StyleCLIP global directions need.
+
+    python styleclip_getf.py [--model_type ffhq-config-f | --weight_path FILE [--size 1024 --style_dim 512
+        --n_mlp 8 --channel_multiplier 2]] [--num_samples 100000] [--num_saved 2000] [--batch_size 1000]
+        [--seed 1234] [--truncation 0.7] [--truncation_cutoff ROWS] [--dataset_name ffhq-config-f]
+        [--output_dir .] [--cpu]
+
+Writes, in --output_dir, ``S-{dataset_name}.pdparams`` (the first --num_saved
+S codes) and ``stylegan2-{dataset_name}-styleclip-stats.pdparams`` (per-channel
+mean and unbiased std over all --num_samples). ``ppgan/styleclip/stats.py``
+documents the sampling order and the file formats.
+"""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from tqdm import tqdm  # noqa: E402
+
+from ppgan.apps.model_loading import load_stylegan2  # noqa: E402
+from ppgan.styleclip.stats import (collect_statistics, s_codes_file_name, save_statistics_files,  # noqa: E402
+                                   stats_file_name)
+from ppgan.utils.cli import run_cli  # noqa: E402
+from ppgan.utils.errors import UserError  # noqa: E402
+from ppgan.utils.fileio import check_writable_dir  # noqa: E402
+from ppgan.utils.runtime import select_device  # noqa: E402
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description="Sample StyleSpace (S) codes and their per-channel mean and std.")
+    parser.add_argument("--model_type", default="ffhq-config-f", help="released generator (downloaded once)")
+    parser.add_argument("--weight_path", default=None, help="local generator weights instead of --model_type")
+    parser.add_argument("--size", type=int, default=None, help="image size (default: of --model_type, 1024)")
+    parser.add_argument("--style_dim", type=int, default=None, help="w width (default: of --model_type, 512)")
+    parser.add_argument("--n_mlp", type=int, default=None, help="mapping layers (default: of --model_type, 8)")
+    parser.add_argument("--channel_multiplier", type=int, default=None,
+                        help="config-f width factor (default: of --model_type, 2)")
+    parser.add_argument("--num_samples", type=int, default=100000, help="z samples the statistics cover")
+    parser.add_argument("--num_saved", type=int, default=2000, help="S codes saved (the first ones)")
+    parser.add_argument("--batch_size", type=int, default=1000, help="samples mapped at once")
+    parser.add_argument("--seed", type=int, default=1234, help="numpy RandomState seed of z")
+    parser.add_argument("--truncation", type=float, default=0.7, help="truncation psi (1: none)")
+    parser.add_argument("--truncation_cutoff", type=int, default=None,
+                        help="truncate only the first ROWS W+ rows (default: all)")
+    parser.add_argument("--dataset_name", default="ffhq-config-f", help="name used in the output file names")
+    parser.add_argument("--output_dir", default=".", help="folder of the two output files")
+    parser.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is available")
+    return parser.parse_args(argv)
+
+
+def check_args(args):
+    """Reject impossible sample counts before any work."""
+    if args.num_samples < 2:
+        raise UserError(f"--num_samples {args.num_samples} is too small; the std needs at least 2 samples")
+    if not 1 <= args.num_saved <= args.num_samples:
+        raise UserError(f"--num_saved {args.num_saved} must be between 1 and --num_samples {args.num_samples}; "
+                        "lower --num_saved or raise --num_samples")
+    if args.batch_size < 1:
+        raise UserError(f"--batch_size {args.batch_size} must be positive")
+    if args.truncation_cutoff is not None and args.truncation_cutoff < 1:
+        raise UserError(f"--truncation_cutoff {args.truncation_cutoff} must be at least 1 "
+                        "(leave it out to truncate all rows, or use --truncation 1 for none)")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    check_args(args)
+    check_writable_dir(args.output_dir, "--output_dir")
+    s_codes_path = os.path.join(args.output_dir, s_codes_file_name(args.dataset_name))
+    stats_path = os.path.join(args.output_dir, stats_file_name(args.dataset_name))
+    select_device(args.cpu)
+    generator = load_stylegan2(args.model_type, args.weight_path, args.size, args.style_dim, args.n_mlp,
+                               args.channel_multiplier)
+
+    start = time.perf_counter()
+    with tqdm(total=args.num_samples, desc="S statistics", unit="sample", unit_scale=True,
+              file=sys.stderr) as bar:
+        stats, s_codes = collect_statistics(generator, args.num_samples, args.num_saved, args.batch_size, args.seed,
+                                            args.truncation, args.truncation_cutoff, progress=bar.update)
+    save_statistics_files(s_codes_path, stats_path, s_codes, stats.mean, stats.std(ddof=1))
+    seconds = time.perf_counter() - start
+    print(f"{stats.count} samples, {sum(generator.channels_lst)} channels in {len(s_codes)} layers, "
+          f"{seconds:.1f} s: wrote {s_codes_path} and {stats_path}")
+
+
+if __name__ == "__main__":
+    run_cli(main)
