@@ -4,6 +4,8 @@
 
 Alignment: seconds per photo for loading + detection + landmarks, for the
 FFHQ warp, and in total, at output sizes 1024 and 256 (median of the repeats).
+pSp: seconds to encode one aligned 256x256 face into W+ with the full
+GradualStyleEncoder (IR-SE-50, 18 styles; random weights, same cost as released).
 """
 import argparse
 import os
@@ -14,6 +16,9 @@ import time
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from ppgan.faceutils import FaceAligner, ffhq_quad, load_rgb, warp_quad  # noqa: E402
+from ppgan.models.generators.generator_pixel2style2pixel import GradualStyleEncoder  # noqa: E402
+
+import paddle  # noqa: E402  (after ppgan, which sets up the CPU runtime)
 
 FACE_PHOTOS = ["face_psp_input.jpg", "face_input_img.jpg", "ffhq_e4e_0.jpg", "ffhq_e4e_1.jpg", "ffhq_e4e_2.jpg"]
 
@@ -53,6 +58,18 @@ def bench_alignment(fixtures, repeats, sizes=(1024, 256)):
         print(f"alignment at {size}: {mean:.3f} s per photo (mean over {len(FACE_PHOTOS)} photos)")
 
 
+def bench_psp_encode(repeats):
+    """Print the median seconds of one pSp encode (batch 1, 256x256, eager) after a warm-up."""
+    encoder, build_seconds = timed(GradualStyleEncoder)
+    encoder.eval()
+    faces = paddle.uniform([1, 3, 256, 256], min=-1.0, max=1.0)
+    with paddle.no_grad():
+        encoder(faces)
+        seconds = statistics.median(timed(encoder, faces)[1] for _ in range(repeats))
+    print(f"pSp encode at 256: {seconds:.2f} s per image (median of {repeats}; "
+          f"random-weight encoder built in {build_seconds:.1f} s)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default_fixtures = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "fixtures")
@@ -60,6 +77,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     bench_alignment(args.fixtures, args.repeats)
+    bench_psp_encode(args.repeats)
 
 
 if __name__ == "__main__":

@@ -1,3 +1,4 @@
+from .generator_pixel2style2pixel import Pixel2Style2Pixel
 from .generator_styleganv2 import StyleGANv2Generator
 
-__all__ = ["StyleGANv2Generator"]
+__all__ = ["Pixel2Style2Pixel", "StyleGANv2Generator"]
