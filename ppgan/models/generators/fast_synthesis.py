@@ -47,6 +47,25 @@ def _fingerprint(generator, start):
     return digest.hexdigest()
 
 
+def export_synthesis(generator, path_prefix, start=0):
+    """Save style layers [start, end) of ``generator`` as a Paddle Inference model at ``path_prefix``.
+
+    Inputs: ``x`` and ``skip`` (the state entering ``start``, when start > 0) and
+    ``style_{i}`` [B, C_i] for every layer i >= start; output: image [B, 3, size, size].
+    """
+    spec_styles = [paddle.static.InputSpec([None, c], "float32", name=f"style_{i}")
+                   for i, c in enumerate(generator.channels_lst) if i >= start]
+    spec_state = []
+    if start > 0:
+        x_shape, skip_shape = generator.state_shapes(start)
+        spec_state = [paddle.static.InputSpec([None] + x_shape, "float32", name="x"),
+                      paddle.static.InputSpec([None] + skip_shape, "float32", name="skip")]
+    tail = _SynthesisTail(generator, start)
+    tail.eval()
+    static = paddle.jit.to_static(tail, input_spec=[spec_state, spec_styles], full_graph=True)
+    paddle.jit.save(static, path_prefix)
+
+
 def use_eager_synthesis():
     """Eager mode on GPUs and when ``PPGAN_SYNTHESIS=eager``; Paddle Inference (oneDNN) on CPUs."""
     return os.environ.get("PPGAN_SYNTHESIS") == "eager" or "gpu" in paddle.get_device()
@@ -69,20 +88,6 @@ class SynthesisProgram:
         self.eager = use_eager_synthesis() if eager is None else eager
         self._predictor = None if self.eager else self._load_predictor()
 
-    def _export(self, directory):
-        g, start = self.generator, self.start
-        spec_styles = [paddle.static.InputSpec([None, c], "float32", name=f"style_{i}")
-                       for i, c in enumerate(g.channels_lst) if i >= start]
-        spec_state = []
-        if start > 0:
-            x_shape, skip_shape = g.state_shapes(start)
-            spec_state = [paddle.static.InputSpec([None] + x_shape, "float32", name="x"),
-                          paddle.static.InputSpec([None] + skip_shape, "float32", name="skip")]
-        tail = _SynthesisTail(g, start)
-        tail.eval()
-        static = paddle.jit.to_static(tail, input_spec=[spec_state, spec_styles], full_graph=True)
-        paddle.jit.save(static, os.path.join(directory, "synthesis"))
-
     def _model_dir(self):
         root = os.path.join(cache_dir(), "compiled")
         directory = os.path.join(root, _fingerprint(self.generator, self.start))
@@ -90,7 +95,7 @@ class SynthesisProgram:
             os.makedirs(root, exist_ok=True)
             tmp = tempfile.mkdtemp(prefix=".export.", dir=root)
             try:
-                self._export(tmp)
+                export_synthesis(self.generator, os.path.join(tmp, "synthesis"), self.start)
                 os.replace(tmp, directory)
             except OSError:
                 if not os.path.isdir(directory):

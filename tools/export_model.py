@@ -1,0 +1,35 @@
+"""Export a StyleGAN2 synthesis network as a Paddle Inference model (for serving or other runtimes).
+
+    python tools/export_model.py --model_type ffhq-config-f --output_dir inference_model
+
+Writes ``synthesis.json`` (or ``.pdmodel``) and ``synthesis.pdiparams``: inputs ``style_0`` ..
+``style_{n-1}`` (the S code, [B, C_i] each), output the image [B, 3, size, size] in [-1, 1],
+with the generator's saved noise. W -> S is ``StyleGANv2Generator.style_affine``.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+from ppgan.utils.cli import add_generator_args, generator_kwargs, run_cli  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output_dir", default="inference_model")
+    add_generator_args(parser)
+    args = parser.parse_args(argv)
+
+    from ppgan.apps.model_loading import load_stylegan2
+    from ppgan.models.generators.fast_synthesis import export_synthesis
+    from ppgan.utils.fileio import check_writable_dir
+
+    check_writable_dir(args.output_dir, "--output_dir")
+    generator = load_stylegan2(**generator_kwargs(args))
+    export_synthesis(generator, os.path.join(args.output_dir, "synthesis"))
+    print(f"wrote the synthesis network ({len(generator.channels_lst)} style inputs) to {args.output_dir}")
+
+
+if __name__ == "__main__":
+    run_cli(main)
