@@ -27,10 +27,10 @@ class StyleGANv2Predictor:
                                         channels)
         self.synthesis = SynthesisProgram(self.generator)
 
-    def sample_latents(self, num, truncation=0.7):
-        """W+ [num, n_latent, style_dim] of ``num`` faces drawn from ``seed``."""
+    def sample_latents(self, num, truncation=0.7, seed=None):
+        """W+ [num, n_latent, style_dim] of ``num`` faces drawn from ``seed`` (default: the predictor's)."""
         g = self.generator
-        rng = np.random.RandomState(self.seed)
+        rng = np.random.RandomState(self.seed if seed is None else seed)
         w_centre = truncation_centre(g, rng.randn(MEAN_LATENT_SAMPLES, g.style_dim), truncation)
         z = rng.randn(num, g.style_dim).astype("float32")
         with paddle.no_grad():

@@ -27,6 +27,15 @@ def check_description(text):
         raise UserError("empty text description; describe the face in words, e.g. 'face' or 'smiling face'")
 
 
+def check_pair(neutral, target):
+    """Raise UserError unless the neutral and target descriptions are both non-empty and differ."""
+    check_description(neutral)
+    check_description(target)
+    if neutral.strip() == target.strip():
+        raise UserError(f"neutral and target descriptions are both {neutral.strip()!r}; "
+                        "give a target that describes the change")
+
+
 def text_features(encoder, texts, templates):
     """Template-averaged CLIP text features of several texts: float32 [len(texts), 512].
 
@@ -78,10 +87,6 @@ class TextDirection:
 
     def delta_t(self, neutral, target, templates=None):
         """Unit CLIP-space direction [512] from the neutral to the target description."""
-        check_description(neutral)
-        check_description(target)
-        if neutral.strip() == target.strip():
-            raise UserError(f"neutral and target descriptions are both {neutral.strip()!r}; "
-                            "give a target that describes the change")
+        check_pair(neutral, target)
         feature_neutral, feature_target = self.features([neutral, target], templates)
         return delta_t(feature_neutral, feature_target)

@@ -1,0 +1,367 @@
+"""Edit StyleGAN2 faces with text through StyleCLIP global directions (SPEC sections 5 and 6).
+
+    python ppgan/apps/styleganv2clip_predictor.py edit --target "smiling face" [flags]  (= styleganv2clip.py)
+    python ppgan/apps/styleganv2clip_predictor.py extract [flags]  (global directions, docs/extraction.md)
+    (or python -m ppgan.apps.styleganv2clip_predictor ...)
+
+An edit: delta_t = normalize(f(target) - f(neutral)) in CLIP space, relevance
+r = fs3 @ delta_t, channels with |r| >= beta kept and divided by max |r|
+(optionally times the channel std), edited S = S + offset * delta_s, rendered
+with the generator's saved noise. The math lives in ``ppgan.styleclip``.
+"""
+import argparse
+import collections
+import contextlib
+import functools
+import math
+import os
+import shutil
+import sys
+
+if not __package__:  # run as a file: python [-m paddle.distributed.launch] ppgan/apps/styleganv2clip_predictor.py
+    sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+    import ppgan.apps  # noqa: F401  (ppgan before paddle: it sets up the CPU runtime)
+    __package__ = "ppgan.apps"
+
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
+
+from ..styleclip.clip_encoder import CLIP_WEIGHTS, WEIGHT_FLAG, ClipEncoder, tokenize  # noqa: E402
+from ..styleclip.directions import (auto_beta, channel_relevance, compute_delta_s, edit_styles,  # noqa: E402
+                                    load_directions)
+from ..styleclip.stats import load_stats  # noqa: E402
+from ..styleclip.text import TEMPLATE_SETS, TextDirection, check_pair, load_templates  # noqa: E402
+from ..utils.cli import add_generator_args, generator_kwargs, run_cli  # noqa: E402
+from ..utils.download import resolve_weights  # noqa: E402
+from ..utils.errors import UserError  # noqa: E402
+from ..utils.fileio import atomic_path, check_writable_dir  # noqa: E402
+from ..utils.image import make_grid, save_png, to_uint8  # noqa: E402
+from .styleganv2_predictor import StyleGANv2Predictor  # noqa: E402
+
+# model_type -> release names of its global directions and S statistics
+STYLECLIP_RELEASES = {
+    "ffhq-config-f": {"directions": "stylegan2-ffhq-config-f-styleclip-global-directions",
+                      "stats": "stylegan2-ffhq-config-f-styleclip-stats"},
+}
+DEFAULT_BETA = 0.12
+DEFAULT_OFFSET = 5.0
+RENDER_PIXELS = 1 << 20  # pixels per render batch: one 1024 px image (larger batches are not faster on CPUs)
+STRIP_TILE = 256
+SRC_NAME = "src.editing.png"
+DST_NAME = "dst.editing.png"
+STRIP_NAME = "dst.editing_strip.png"
+STYLES_NAME = "dst.editing.pd"
+
+EditDirection = collections.namedtuple("EditDirection", "delta_s beta moved channels max_relevance")
+EditDirection.__doc__ = ("An S-space edit: delta_s (list of float32 [C_l], toRGB zero), the beta used, "
+                         "channels moved, non-toRGB channels in all, max |r|.")
+EditResult = collections.namedtuple("EditResult", "direction folders")
+EditResult.__doc__ = "What ``run`` did: its EditDirection and the output folder of every face."
+
+
+def offset_name(offset):
+    """File name of the render at ``offset``: 5.0 -> 'dst.editing_5.png', -0.5 -> 'dst.editing_-0.5.png'."""
+    return f"dst.editing_{offset:g}.png"
+
+
+def strip_image(images, tile=STRIP_TILE):
+    """uint8 [K, H, W, 3] -> one row uint8 [h, K*w, 3]; images over ``tile`` px high are box-averaged down to it.
+
+    H and W are powers of two (the generator's size), so the factor H // tile is exact.
+    """
+    factor = max(1, images.shape[1] // tile)
+    if factor > 1:
+        k, height, width, channels = images.shape
+        blocks = images.reshape(k, height // factor, factor, width // factor, factor, channels)
+        images = blocks.mean(axis=(2, 4), dtype=np.float32).round().astype(np.uint8)
+    return make_grid(images, 1, len(images))
+
+
+def as_offsets(offsets):
+    """One offset or several -> tuple of distinct finite floats, in the given order."""
+    values = np.atleast_1d(np.asarray(offsets, dtype=np.float64)).ravel()
+    if values.size == 0 or not np.isfinite(values).all():
+        raise UserError(f"direction offsets {list(values)} are not one or more finite numbers; "
+                        "pass e.g. -1 0 1 2 3 4 5")
+    return tuple(dict.fromkeys(float(value) + 0.0 for value in values))  # + 0.0 turns -0.0 into 0.0
+
+
+def as_beta(beta_threshold):
+    """'auto' (the official GUI rule) or a finite beta >= 0 (a number or its text)."""
+    if isinstance(beta_threshold, str) and beta_threshold.strip().lower() == "auto":
+        return "auto"
+    try:
+        beta = float(beta_threshold)
+    except (TypeError, ValueError):
+        beta = math.nan
+    if not (math.isfinite(beta) and beta >= 0):
+        raise UserError(f"--beta_threshold {beta_threshold!r} is not 'auto' or a number >= 0; "
+                        f"pass e.g. {DEFAULT_BETA} or auto")
+    return beta
+
+
+def check_texts(neutral, target, templates="paddlegan"):
+    """Raise UserError for descriptions CLIP cannot take: empty, equal, or a prompt over 77 tokens. Loads no model."""
+    check_pair(neutral, target)
+    tokenize([template.format(text) for text in (neutral, target) for template in load_templates(templates)])
+
+
+def load_latent_file(path, flag="--latent"):
+    """A .npy file as a numpy array, with one-line errors for a missing or unreadable file."""
+    if not os.path.isfile(path):
+        raise UserError(f"{flag} {path} does not exist; pass a W+ .npy file (e.g. latents.npy of styleganv2.py)")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{flag} {path} is not a readable .npy file ({exc}); pass a W+ .npy file") from exc
+
+
+def read_latents(latent, n_latent, style_dim):
+    """Faces to edit as W+ float32 [N, n_latent, style_dim].
+
+    ``latent``: a .npy path or an array (numpy or Paddle) of W+ [n_latent, style_dim],
+    [N, n_latent, style_dim] (N faces) or W [style_dim] (tiled to every row).
+    """
+    array = load_latent_file(latent) if isinstance(latent, str) else latent
+    array = np.asarray(array.numpy() if isinstance(array, paddle.Tensor) else array)
+    given = list(array.shape)
+    if array.shape == (style_dim,):
+        array = np.tile(array, (n_latent, 1))
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3 or array.shape[1:] != (n_latent, style_dim) or len(array) == 0:
+        raise UserError(f"latent of shape {given} does not fit this generator; pass W+ "
+                        f"[{n_latent}, {style_dim}] or [N, {n_latent}, {style_dim}] (N faces), or W [{style_dim}]")
+    if not np.issubdtype(array.dtype, np.floating):
+        raise UserError(f"latent has dtype {array.dtype}, not float; pass a W+ .npy file")
+    if not np.isfinite(array).all():
+        raise UserError("latent holds NaN or infinite values; pass a W+ .npy file")
+    return array.astype(np.float32)
+
+
+def styleclip_file(path, model_type, kind, flag):
+    """A local file of ``kind`` ('directions' or 'stats'): ``path``, or the release made for ``model_type``."""
+    if path is None and model_type not in STYLECLIP_RELEASES:
+        raise UserError(f"no released StyleCLIP {kind} for --model_type {model_type}; pass {flag} PATH")
+    return resolve_weights(STYLECLIP_RELEASES.get(model_type, {}).get(kind), path, flag=flag)
+
+
+class StyleGANv2ClipPredictor(StyleGANv2Predictor):
+    """A StyleGAN2 generator with global directions; ``run`` edits faces towards a text description.
+
+    Loads the generator, the direction file (PaddleGAN bare-tensor .pdparams or
+    official fs3.npy, checked against the generator's non-toRGB channels) and,
+    with ``scale_by_std`` only, the S statistics. CLIP is loaded on first use,
+    after every input has been checked. Missing files fail before anything loads.
+    """
+
+    def __init__(self, output_path="output_dir", weight_path=None, model_type="ffhq-config-f", direction_path=None,
+                 stat_path=None, clip_weight_path=None, seed=None, size=None, style_dim=None, n_mlp=None,
+                 channel_multiplier=None, channels=None, templates="paddlegan", scale_by_std=False):
+        load_templates(templates)
+        direction_path = styleclip_file(direction_path, model_type, "directions", "--direction_path")
+        stat_path = styleclip_file(stat_path, model_type, "stats", "--stat_path") if scale_by_std else None
+        self.clip_weight_path = resolve_weights(CLIP_WEIGHTS, clip_weight_path, flag=WEIGHT_FLAG)
+        self.templates = templates
+        super().__init__(output_path, weight_path, model_type, seed, size, style_dim, n_mlp, channel_multiplier,
+                         channels)
+        g = self.generator
+        self.fs3 = load_directions(direction_path, g.channels_lst, g.style_layers)
+        self.channel_std = load_stats(stat_path, g.channels_lst)[1] if scale_by_std else None
+
+    @functools.cached_property
+    def text_direction(self):
+        """TextDirection over CLIP's text encoder (features cached per text and template set), built on first use."""
+        return TextDirection(ClipEncoder(self.clip_weight_path), self.templates)
+
+    def source_latents(self, latent=None):
+        """W+ float32 [N, n_latent, style_dim]: ``latent`` checked (see ``read_latents``), or one face from ``seed``."""
+        g = self.generator
+        return self.sample_latents(1).numpy() if latent is None else read_latents(latent, g.n_latent, g.style_dim)
+
+    def style_direction(self, delta_t, beta_threshold=DEFAULT_BETA):
+        """Text direction [512] -> EditDirection: r = fs3 @ delta_t, beta (a number or 'auto') threshold (SPEC 5)."""
+        g = self.generator
+        relevance = channel_relevance(self.fs3, delta_t)
+        beta = as_beta(beta_threshold)
+        beta = auto_beta(relevance) if beta == "auto" else beta
+        delta_s = compute_delta_s(self.fs3, delta_t, beta, g.channels_lst, g.style_layers, self.channel_std)
+        moved = sum(np.count_nonzero(delta) for delta in delta_s)
+        return EditDirection(delta_s, beta, moved, len(self.fs3), float(np.abs(relevance).max()))
+
+    def render_styles(self, styles, batch_size=None):
+        """S codes (list of float32 numpy [M, C_l]) -> uint8 [M, size, size, 3], saved noise.
+
+        Batches of ``batch_size`` codes; default: as many as fit in RENDER_PIXELS (1 at 1024 px, 16 at 256 px).
+        """
+        batch_size = batch_size or max(1, RENDER_PIXELS // self.generator.size ** 2)
+        return np.concatenate([
+            to_uint8(self.synthesis([paddle.to_tensor(s[start:start + batch_size]) for s in styles]))
+            for start in range(0, len(styles[0]), batch_size)])
+
+    def render_edits(self, latents, delta_s, offsets, batch_size=None):
+        """Render every face unedited and at every offset.
+
+        latents [N, n_latent, style_dim], delta_s list of [C_l], K offsets -> (uint8
+        [N, 1+K, size, size, 3], source first; edited S of the last offset, list of
+        float32 [N, C_l]). All renders share batches (see ``render_styles``); offset 0 is
+        the source itself and is not rendered again.
+        """
+        with paddle.no_grad():
+            styles = [s.numpy() for s in self.generator.style_affine(paddle.to_tensor(latents))]
+        rendered = [offset for offset in offsets if offset != 0]
+        codes = [styles] + [edit_styles(styles, delta_s, offset) for offset in rendered]
+        images = self.render_styles([np.concatenate(layer) for layer in zip(*codes)], batch_size)
+        images = images.reshape(len(codes), len(latents), *images.shape[1:])
+        order = [0] + [rendered.index(offset) + 1 if offset != 0 else 0 for offset in offsets]
+        return images[order].swapaxes(0, 1), edit_styles(styles, delta_s, offsets[-1])
+
+    def face_folders(self, num_faces):
+        """Output folder of each face: ``output_path`` for one face, ``output_path/face_{i}`` for several."""
+        if num_faces == 1:
+            return [self.output_path]
+        return [os.path.join(self.output_path, f"face_{i}") for i in range(num_faces)]
+
+    def save(self, images, last_styles, offsets):
+        """Write every face's files; none appears unless all were written. Returns the face folders.
+
+        Per face: src.editing.png, dst.editing_{offset}.png, dst.editing.png (the last
+        offset), dst.editing_strip.png (source, then every offset, left to right, tiles at
+        most 256 px high) and dst.editing.pd (S of the last offset: paddle.save of a list
+        of [1, C_l] tensors).
+        """
+        folders = self.face_folders(len(images))
+        with contextlib.ExitStack() as stack:
+            def temporary(folder, name):
+                return stack.enter_context(atomic_path(os.path.join(folder, name)))
+
+            for face, (folder, face_images) in enumerate(zip(folders, images)):
+                save_png(temporary(folder, SRC_NAME), face_images[0])
+                for offset, image in zip(offsets, face_images[1:]):
+                    last = temporary(folder, offset_name(offset))
+                    save_png(last, image)
+                shutil.copyfile(last, temporary(folder, DST_NAME))
+                save_png(temporary(folder, STRIP_NAME), strip_image(face_images))
+                paddle.save([paddle.to_tensor(s[face:face + 1]) for s in last_styles], temporary(folder, STYLES_NAME))
+        return folders
+
+    def run(self, latent=None, neutral="face", target="smiling face", offsets=DEFAULT_OFFSET,
+            beta_threshold=DEFAULT_BETA):
+        """Edit faces from ``neutral`` towards ``target`` at each offset and write the files (see ``save``).
+
+        ``latent``: None (a face from ``seed``, truncation 0.7), a .npy path or an array
+        (see ``read_latents``); ``beta_threshold``: a number or 'auto'. Everything is
+        checked before CLIP loads and rendered before any file is written.
+        """
+        check_texts(neutral, target, self.templates)
+        offsets, beta = as_offsets(offsets), as_beta(beta_threshold)
+        latents = self.source_latents(latent)
+        direction = self.style_direction(self.text_direction.delta_t(neutral, target), beta)
+        check_writable_dir(self.output_path)
+        images, last_styles = self.render_edits(latents, direction.delta_s, offsets)
+        return EditResult(direction, self.save(images, last_styles, offsets))
+
+
+def edit_parser():
+    """The editing command's flags (PaddleGAN's, plus the StyleCLIP and generator options)."""
+    parser = argparse.ArgumentParser(
+        prog="styleganv2clip.py", description="Edit StyleGAN2 faces with a text description (StyleCLIP global "
+        "directions). Writes src.editing.png, dst.editing_{offset}.png, dst.editing.png (last offset), "
+        "dst.editing_strip.png (source then every offset, tiles at most 256 px) and dst.editing.pd (edited S) "
+        "per face.")
+    parser.add_argument("--latent", default=None,
+                        help="W+ .npy [18,512], [1,18,512] or [N,18,512] (N faces: face_i sub-folders), or W [512]; "
+                             "default: a face sampled from --seed (truncation 0.7)")
+    parser.add_argument("--input_image", default=None,
+                        help="photo to edit instead of --latent: its largest face is aligned and inverted with pSp")
+    parser.add_argument("--psp_weight_path", default=None,
+                        help="pSp .pdparams for --input_image (default: the pSp-ffhq-inversion release)")
+    parser.add_argument("--landmark_model", default=None,
+                        help="dlib 68-landmark model for --input_image (default: from face-recognition-models)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the sampled face without --latent / --input_image (default 0)")
+    parser.add_argument("--output_path", default="output_dir", help="folder for the output files")
+    parser.add_argument("--neutral", default="face", help="description of the face as it is (default: face)")
+    parser.add_argument("--target", required=True, help="description of the edited face, e.g. 'smiling face'")
+    parser.add_argument("--beta_threshold", default=str(DEFAULT_BETA),
+                        help=f"keep channels with |relevance| >= beta (default {DEFAULT_BETA}); "
+                             "auto: the largest of 0.10..0.29 keeping more than 20 channels")
+    parser.add_argument("--direction_offset", type=float, nargs="+", default=[DEFAULT_OFFSET],
+                        help="edit strength(s) alpha, e.g. -1 0 1 2 3 4 5 (default 5); the last one is dst.editing.png")
+    parser.add_argument("--direction_path", default=None,
+                        help="global directions: PaddleGAN .pdparams [C,512] or official fs3.npy "
+                             "(default: the ffhq-config-f release)")
+    parser.add_argument("--stat_path", default=None,
+                        help="S statistics (PaddleGAN .pdparams or StyleCLIP S_mean_std), read with --scale_by_std "
+                             "(default: the ffhq-config-f release)")
+    parser.add_argument("--scale_by_std", action="store_true",
+                        help="official StyleCLIP convention: multiply each channel's edit by its std")
+    parser.add_argument("--clip_weight_path", default=None, help="CLIP ViT-B-32 .pdparams (default: the release)")
+    parser.add_argument("--templates", choices=TEMPLATE_SETS, default="paddlegan",
+                        help="prompt templates: paddlegan (46) or official (CLIP's ImageNet set, 79)")
+    add_generator_args(parser)
+    return parser
+
+
+def invert_photo(image_path, psp_weight_path=None, landmark_model=None):
+    """W+ float32 [n_latent, style_dim] of the largest face of a photo: FFHQ alignment, then pSp."""
+    from .pixel2style2pixel_predictor import Pixel2Style2PixelPredictor
+
+    return Pixel2Style2PixelPredictor(weight_path=psp_weight_path, landmark_model=landmark_model).invert(image_path)
+
+
+def edit_main(argv=None):
+    """The editing command: check the inputs, build the predictor, run, print a summary."""
+    from ..utils.runtime import select_device
+
+    args = edit_parser().parse_args(argv)
+    check_texts(args.neutral, args.target, args.templates)
+    offsets, beta = as_offsets(args.direction_offset), as_beta(args.beta_threshold)
+    if args.latent is not None and args.input_image is not None:
+        raise UserError("pass either --latent or --input_image, not both")
+    if args.input_image is not None and not os.path.isfile(args.input_image):
+        raise UserError(f"image {args.input_image} does not exist; check --input_image")
+    latent = None if args.latent is None else load_latent_file(args.latent)
+    if args.stat_path is not None and not args.scale_by_std:
+        print("note: --stat_path is only read with --scale_by_std", file=sys.stderr)
+    select_device(args.cpu)
+    predictor = StyleGANv2ClipPredictor(args.output_path, direction_path=args.direction_path, stat_path=args.stat_path,
+                                        clip_weight_path=args.clip_weight_path, seed=args.seed,
+                                        templates=args.templates, scale_by_std=args.scale_by_std,
+                                        **generator_kwargs(args))
+    if args.input_image is not None:
+        latent = invert_photo(args.input_image, args.psp_weight_path, args.landmark_model)
+    direction, folders = predictor.run(latent, args.neutral, args.target, offsets, beta)
+    print(f"{args.neutral!r} -> {args.target!r}: beta {direction.beta:g} moves {direction.moved} of "
+          f"{direction.channels} style channels (max |r| {direction.max_relevance:.4f})")
+    names = ", ".join([SRC_NAME] + [offset_name(offset) for offset in offsets] + [DST_NAME, STRIP_NAME, STYLES_NAME])
+    print(f"wrote {names} to {', '.join(folders)}")
+
+
+def extract_main(argv=None):
+    """The ``extract`` subcommand: ``ppgan.styleclip.extract_cli.main``, when that module is installed."""
+    try:
+        from ..styleclip.extract_cli import main
+    except ModuleNotFoundError as exc:
+        if exc.name != "ppgan.styleclip.extract_cli":
+            raise
+        raise UserError("direction extraction (ppgan.styleclip.extract_cli) is not available in this checkout; "
+                        "use the edit subcommand") from None
+    return main(argv)
+
+
+SUBCOMMANDS = {"edit": edit_main, "extract": extract_main}
+
+
+def main(argv=None):
+    """Dispatch ``edit`` / ``extract`` with the remaining arguments."""
+    parser = argparse.ArgumentParser(prog="styleganv2clip_predictor.py",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=SUBCOMMANDS, help="edit: edit faces with text; extract: global directions")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="the subcommand's flags (see COMMAND --help)")
+    args = parser.parse_args(argv)
+    return SUBCOMMANDS[args.command](args.args)
+
+
+if __name__ == "__main__":
+    run_cli(main)

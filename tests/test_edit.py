@@ -1,0 +1,418 @@
+"""Text edits with global directions: the predictor against numpy, output files, the CLI and its errors.
+
+One random ViT-B/32 file and one tiny random 32 px generator (W+ [8, 512], 168
+non-toRGB style channels) per module, with a random direction file and
+statistics made for it.
+"""
+import os
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import ppgan  # noqa: F401  (before paddle, as everywhere)
+import clip
+import paddle
+
+from ppgan.apps import styleganv2clip_predictor as edit_module
+from ppgan.apps.styleganv2clip_predictor import (STRIP_NAME, StyleGANv2ClipPredictor, as_beta, as_offsets, edit_main,
+                                                 main, read_latents, strip_image)
+from ppgan.models.generators import StyleGANv2Generator
+from ppgan.styleclip.clip_encoder import save_random_clip_weights
+from ppgan.styleclip.stats import save_stats
+from ppgan.styleclip.text import load_templates
+from ppgan.utils.errors import UserError
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+CLI = os.path.join(REPO, "applications", "tools", "styleganv2clip.py")
+PREDICTOR_FILE = os.path.join(REPO, "ppgan", "apps", "styleganv2clip_predictor.py")  # run as a file, with subcommands
+PORTRAIT = os.path.join(REPO, "..", "shared", "fixtures", "face_psp_input.jpg")
+
+CHANNELS = {4: 32, 8: 32, 16: 16, 32: 8}
+GENERATOR = dict(size=32, style_dim=512, n_mlp=2, channels=CHANNELS)
+GENERATOR_FLAGS = ["--size", "32", "--style_dim", "512", "--n_mlp", "2", "--channels", "4:32,8:32,16:16,32:8", "--cpu"]
+N_LATENT = 8
+STYLE_LAYERS = [0, 2, 3, 5, 6, 8, 9]
+TORGB_LAYERS = [1, 4, 7, 10]
+LAYER_WIDTHS = [32, 32, 32, 32, 32, 32, 16, 16, 16, 8, 8]
+STYLE_CHANNELS = 168
+PARTIAL_ROWS = 144  # an official fs3.npy stopping after layer 6 (16 px): layers 8 and 9 missing
+NEUTRAL, TARGET = "face", "face with a big smile"
+KEPT = 10  # the beta of most tests keeps the 10 most relevant channels
+
+
+def unit(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def expected_delta_s(flat):
+    """Flat non-toRGB vector [168] -> per-layer list in the S layout, toRGB zero (written out by hand)."""
+    layers = [np.zeros(width, np.float32) for width in LAYER_WIDTHS]
+    for layer, part in zip(STYLE_LAYERS, np.split(flat, np.cumsum([LAYER_WIDTHS[i] for i in STYLE_LAYERS])[:-1])):
+        layers[layer] = part
+    return layers
+
+
+def numpy_selection(relevance, beta):
+    return np.where(np.abs(relevance) >= beta, relevance, 0.0) / np.abs(relevance).max()
+
+
+def listing(directory):
+    """Every file below ``directory`` (relative paths), empty when it does not exist."""
+    return sorted(os.path.relpath(os.path.join(root, name), directory)
+                  for root, _, names in os.walk(directory) for name in names)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Paths of the random model files, directions, statistics and latents of this module."""
+    root = tmp_path_factory.mktemp("edit_files")
+    paths = {name: str(root / name) for name in
+             ("generator.pdparams", "clip.pdparams", "fs3.pdparams", "fs3.npy", "stats.pdparams", "latents.npy")}
+    paddle.seed(0)
+    generator = StyleGANv2Generator(**GENERATOR)
+    assert generator.channels_lst == LAYER_WIDTHS and generator.style_layers == STYLE_LAYERS
+    paddle.save(generator.state_dict(), paths["generator.pdparams"])
+    save_random_clip_weights(paths["clip.pdparams"], seed=0)
+    rng = np.random.default_rng(0)
+    fs3 = unit(rng.standard_normal((STYLE_CHANNELS, 512))).astype(np.float32)
+    paddle.save(paddle.to_tensor(fs3), paths["fs3.pdparams"])
+    np.save(paths["fs3.npy"], fs3[:PARTIAL_ROWS].astype(np.float64))
+    save_stats(paths["stats.pdparams"], [rng.standard_normal(w).astype(np.float32) for w in LAYER_WIDTHS],
+               [rng.uniform(0.5, 2.0, w).astype(np.float32) for w in LAYER_WIDTHS])
+    np.save(paths["latents.npy"], rng.standard_normal((2, N_LATENT, 512)).astype(np.float32))
+    return paths
+
+
+def make_predictor(files, output_path="unused_output", **kwargs):
+    options = dict(weight_path=files["generator.pdparams"], direction_path=files["fs3.pdparams"],
+                   clip_weight_path=files["clip.pdparams"], **GENERATOR)
+    return StyleGANv2ClipPredictor(output_path, **{**options, **kwargs})
+
+
+@pytest.fixture(scope="module")
+def predictor(files):
+    return make_predictor(files)
+
+
+@pytest.fixture(scope="module")
+def reference(predictor, files):
+    """delta_t and relevance computed independently: paddleclip's own encode_text on every prompt, then numpy."""
+    model = predictor.text_direction.encoder.model  # the same CLIP weights
+    templates = load_templates("paddlegan")
+
+    def feature(text):
+        with paddle.no_grad():
+            embeddings = model.encode_text(clip.tokenize([t.format(text) for t in templates])).numpy()
+        return unit(unit(embeddings).mean(axis=0))
+
+    delta_t = unit(feature(TARGET) - feature(NEUTRAL))
+    relevance = paddle.load(files["fs3.pdparams"]).numpy() @ delta_t
+    magnitudes = np.sort(np.abs(relevance))[::-1]
+    beta = float((magnitudes[KEPT - 1] + magnitudes[KEPT]) / 2)
+    return dict(delta_t=delta_t, relevance=relevance, beta=beta,
+                delta_s=expected_delta_s(numpy_selection(relevance, beta)))
+
+
+def edit_argv(files, out, *extra):
+    return ["--weight_path", files["generator.pdparams"], "--direction_path", files["fs3.pdparams"],
+            "--clip_weight_path", files["clip.pdparams"], "--output_path", str(out), *GENERATOR_FLAGS, *extra]
+
+
+def run_cli(*args, script=CLI):
+    return subprocess.run([sys.executable, script, *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+
+
+def styles_of(predictor, latents):
+    with paddle.no_grad():
+        return [s.numpy() for s in predictor.generator.style_affine(paddle.to_tensor(latents))]
+
+
+# ---- the math against numpy ----------------------------------------------------------------------
+
+def test_delta_t_and_delta_s_match_numpy(predictor, reference):
+    delta_t = predictor.text_direction.delta_t(NEUTRAL, TARGET)
+    np.testing.assert_allclose(delta_t, reference["delta_t"], atol=1e-4)
+
+    direction = predictor.style_direction(delta_t, reference["beta"])
+    assert (direction.moved, direction.channels) == (KEPT, STYLE_CHANNELS)
+    assert direction.max_relevance == pytest.approx(np.abs(reference["relevance"]).max(), abs=1e-4)
+    for layer, (ours, expected) in enumerate(zip(direction.delta_s, reference["delta_s"])):
+        np.testing.assert_allclose(ours, expected, atol=1e-4, err_msg=f"layer {layer}")
+    assert all(not direction.delta_s[layer].any() for layer in TORGB_LAYERS)
+
+
+def test_scale_by_std_multiplies_each_channel_by_its_std(files, predictor, reference):
+    scaled = make_predictor(files, scale_by_std=True, stat_path=files["stats.pdparams"])
+    std = paddle.load(files["stats.pdparams"])["std"]
+    plain = predictor.style_direction(reference["delta_t"], reference["beta"]).delta_s
+    for layer, (ours, raw) in enumerate(zip(scaled.style_direction(reference["delta_t"], reference["beta"]).delta_s,
+                                            plain)):
+        np.testing.assert_allclose(ours, raw * std[layer].numpy(), rtol=1e-6, err_msg=f"layer {layer}")
+    assert predictor.channel_std is None  # statistics are read only for --scale_by_std
+
+
+def test_auto_beta_is_the_official_gui_rule(files, predictor):
+    fs3 = paddle.load(files["fs3.pdparams"]).numpy()
+    delta_t = unit(fs3[:30].sum(axis=0))  # 30 channels with |r| around 0.18, the rest around 0.04
+    relevance = fs3 @ delta_t
+    grid = [round(0.10 + 0.01 * i, 2) for i in range(20)]
+    expected = max(beta for beta in grid if np.sum(np.abs(relevance) >= beta) > 20)
+    assert 0.10 < expected < 0.29
+
+    direction = predictor.style_direction(delta_t, "auto")
+    assert direction.beta == expected and direction.moved == np.sum(np.abs(relevance) >= expected) > 20
+    np.testing.assert_allclose(np.concatenate([direction.delta_s[i] for i in STYLE_LAYERS]),
+                               numpy_selection(relevance, expected), atol=1e-6)
+
+
+def test_official_fs3_with_fewer_rows_leaves_the_last_layers_still(files, predictor):
+    partial = make_predictor(files, direction_path=files["fs3.npy"])
+    fs3 = paddle.load(files["fs3.pdparams"]).numpy()
+    delta_t = unit(fs3[PARTIAL_ROWS:].sum(axis=0) + fs3[:5].sum(axis=0))
+    direction = partial.style_direction(delta_t, 0.01)
+    assert not direction.delta_s[8].any() and not direction.delta_s[9].any()
+    relevance = fs3[:PARTIAL_ROWS] @ delta_t
+    flat = np.concatenate([direction.delta_s[i] for i in STYLE_LAYERS])
+    np.testing.assert_allclose(flat[:PARTIAL_ROWS], numpy_selection(relevance, 0.01), atol=1e-6)
+    assert predictor.style_direction(delta_t, 0.01).delta_s[9].any()  # the full file moves them
+
+
+# ---- rendering and output files ------------------------------------------------------------------
+
+def test_cli_writes_the_edit_files(files, predictor, reference, tmp_path):
+    out = tmp_path / "out"
+    latent = np.load(files["latents.npy"])[0]
+    np.save(tmp_path / "face.npy", latent)
+    result = run_cli(*edit_argv(files, out, "--latent", str(tmp_path / "face.npy"), "--neutral", NEUTRAL,
+                                "--target", TARGET, "--beta_threshold", str(reference["beta"]),
+                                "--direction_offset", "-1", "0", "2.5"))
+    assert result.returncode == 0, result.stderr
+    assert f"moves {KEPT} of {STYLE_CHANNELS} style channels (max |r| " in result.stdout
+    assert listing(out) == sorted(["src.editing.png", "dst.editing_-1.png", "dst.editing_0.png", "dst.editing_2.5.png",
+                                   "dst.editing.png", STRIP_NAME, "dst.editing.pd"])
+
+    def image(name):
+        return np.asarray(Image.open(out / name))
+
+    src = image("src.editing.png")
+    assert src.shape == (32, 32, 3)
+    np.testing.assert_array_equal(image("dst.editing_0.png"), src)
+    np.testing.assert_array_equal(image("dst.editing.png"), image("dst.editing_2.5.png"))
+    assert not np.array_equal(image("dst.editing_2.5.png"), src)
+    np.testing.assert_array_equal(image(STRIP_NAME), np.concatenate(
+        [src, image("dst.editing_-1.png"), image("dst.editing_0.png"), image("dst.editing_2.5.png")], axis=1))
+
+    edited = paddle.load(str(out / "dst.editing.pd"))
+    source = styles_of(predictor, latent[None])
+    assert [list(s.shape) for s in edited] == [[1, width] for width in LAYER_WIDTHS]
+    for layer, (ours, base, delta) in enumerate(zip(edited, source, reference["delta_s"])):
+        np.testing.assert_allclose(ours.numpy() - base, 2.5 * delta[None], atol=1e-4, err_msg=f"layer {layer}")
+        if layer in TORGB_LAYERS:
+            np.testing.assert_array_equal(ours.numpy(), base)
+
+
+def test_batched_renders_equal_single_renders(files, predictor, reference):
+    latents = np.load(files["latents.npy"])
+    delta_s = reference["delta_s"]
+    images, last = predictor.render_edits(latents, delta_s, (3.0, 0.0, -2.0), batch_size=3)
+    assert images.shape == (2, 4, 32, 32, 3) and images.dtype == np.uint8
+    np.testing.assert_array_equal(images[:, 2], images[:, 0])  # offset 0 is the source
+    for face in range(2):
+        source = styles_of(predictor, latents[face:face + 1])
+        alone = predictor.render_styles([s + 3.0 * d for s, d in zip(source, delta_s)])[0]
+        assert np.abs(alone.astype(int) - images[face, 1]).max() <= 1
+        np.testing.assert_allclose(last[0][face], source[0][0] - 2.0 * delta_s[0], atol=1e-5)
+
+
+def test_several_faces_get_one_folder_each(files, predictor, reference, tmp_path):
+    predictor.output_path = str(tmp_path / "out")
+    latents = np.load(files["latents.npy"])
+    direction, folders = predictor.run(files["latents.npy"], NEUTRAL, TARGET, [1, 3], reference["beta"])
+    assert folders == [str(tmp_path / "out" / "face_0"), str(tmp_path / "out" / "face_1")]
+    names = sorted(["src.editing.png", "dst.editing_1.png", "dst.editing_3.png", "dst.editing.png", STRIP_NAME,
+                    "dst.editing.pd"])
+    assert listing(tmp_path / "out") == sorted(f"face_{i}/{name}" for i in range(2) for name in names)
+    for face, folder in enumerate(folders):
+        edited = paddle.load(os.path.join(folder, "dst.editing.pd"))
+        source = styles_of(predictor, latents[face:face + 1])
+        for ours, base, delta in zip(edited, source, direction.delta_s):
+            np.testing.assert_allclose(ours.numpy(), base + 3.0 * delta[None], atol=1e-4)
+    first, second = (np.asarray(Image.open(os.path.join(folder, "src.editing.png"))) for folder in folders)
+    assert not np.array_equal(first, second)
+
+
+def test_without_a_latent_a_face_is_sampled_from_the_seed(files, predictor):
+    latents = predictor.source_latents()
+    assert latents.shape == (1, N_LATENT, 512)
+    np.testing.assert_array_equal(latents, predictor.sample_latents(1).numpy())
+    assert (latents == latents[:, :1]).all()  # W tiled to every row
+
+
+def test_latent_shapes():
+    w_plus = np.random.default_rng(1).standard_normal((N_LATENT, 512)).astype(np.float32)
+    np.testing.assert_array_equal(read_latents(w_plus, N_LATENT, 512), w_plus[None])
+    np.testing.assert_array_equal(read_latents(w_plus[None].repeat(3, 0), N_LATENT, 512), w_plus[None].repeat(3, 0))
+    np.testing.assert_array_equal(read_latents(w_plus[0], N_LATENT, 512), np.tile(w_plus[0], (1, N_LATENT, 1)))
+    np.testing.assert_array_equal(read_latents(paddle.to_tensor(w_plus), N_LATENT, 512), w_plus[None])
+    for bad in (np.zeros((18, 512)), np.zeros((N_LATENT, 256)), np.zeros((1, 1, N_LATENT, 512)),
+                np.zeros((0, N_LATENT, 512)), np.zeros((N_LATENT, 512), np.int64), np.full((N_LATENT, 512), np.nan)):
+        with pytest.raises(UserError, match="latent"):
+            read_latents(bad, N_LATENT, 512)
+
+
+def test_strip_of_large_renders_has_256_px_tiles():
+    images = np.random.default_rng(2).integers(0, 256, (3, 1024, 1024, 3), dtype=np.uint8)
+    strip = strip_image(images)
+    assert strip.shape == (256, 3 * 256, 3) and strip.dtype == np.uint8
+    expected = images[1, 4:8, 8:12].reshape(-1, 3).mean(axis=0)  # the tile of image 1, pixel (1, 2)
+    np.testing.assert_allclose(strip[1, 256 + 2], expected, atol=0.5 + 1e-3)
+    np.testing.assert_array_equal(strip_image(images[:, :256, :256]), np.concatenate(images[:, :256, :256], axis=1))
+
+
+def test_offsets_and_beta_values():
+    assert as_offsets(5) == (5.0,)
+    assert as_offsets([-1, 0, -0.0, 2.5, 2.5]) == (-1.0, 0.0, 2.5)
+    assert as_beta("auto") == "auto" and as_beta("0.1") == 0.1 and as_beta(0) == 0.0
+    for bad in ("-0.1", "high", float("nan")):
+        with pytest.raises(UserError, match="beta_threshold"):
+            as_beta(bad)
+    with pytest.raises(UserError, match="offsets"):
+        as_offsets([])
+
+
+# ---- errors: one line, nothing written -----------------------------------------------------------
+
+def test_beta_keeping_no_channel_names_the_largest_relevance(predictor, reference, files, tmp_path):
+    predictor.output_path = str(tmp_path / "out")
+    largest = np.abs(reference["relevance"]).max()
+    with pytest.raises(UserError, match=r"largest \|relevance\| is .*; pass a beta below"):
+        predictor.run(files["latents.npy"], NEUTRAL, TARGET, 5, largest + 0.05)
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_a_failed_write_leaves_no_file(predictor, reference, files, tmp_path, monkeypatch):
+    def failing_save(*args, **kwargs):
+        raise OSError("disk full")
+
+    predictor.output_path = str(tmp_path / "out")
+    monkeypatch.setattr(edit_module.paddle, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        predictor.run(np.load(files["latents.npy"])[0], NEUTRAL, TARGET, [1, 2], reference["beta"])
+    assert listing(tmp_path / "out") == []
+
+
+@pytest.mark.parametrize("texts, message", [
+    (["--target", "  "], "empty text"),
+    (["--neutral", "", "--target", "old face"], "empty text"),
+    (["--neutral", "face", "--target", " face "], "both 'face'"),
+    (["--target", "very " * 80 + "old face"], "more than the 77"),
+    (["--target", "old face", "--templates", "official", "--beta_threshold", "often"], "beta_threshold"),
+])
+def test_bad_texts_fail_before_any_model_loads(files, tmp_path, monkeypatch, texts, message):
+    monkeypatch.setattr(edit_module, "StyleGANv2ClipPredictor", None)  # would fail if it were reached
+    with pytest.raises(UserError, match=message):
+        edit_main(edit_argv(files, tmp_path / "out", *texts))
+    assert not os.path.exists(tmp_path / "out")
+
+
+@pytest.mark.parametrize("flag, extra", [
+    ("--latent", []), ("--direction_path", []), ("--weight_path", []), ("--clip_weight_path", []),
+    ("--stat_path", ["--scale_by_std"]), ("--input_image", []),
+])
+def test_missing_files_are_one_line_errors(files, tmp_path, flag, extra):
+    missing = str(tmp_path / "absent.file")
+    with pytest.raises(UserError, match="absent.file"):
+        edit_main(edit_argv(files, tmp_path / "out", "--target", "old face", flag, missing, *extra))
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_files_made_for_another_generator_are_rejected(files, tmp_path):
+    fs3 = paddle.load(files["fs3.pdparams"]).numpy()
+    paddle.save(paddle.to_tensor(np.concatenate([fs3, fs3[:2]])), str(tmp_path / "fs3_other.pdparams"))
+    with pytest.raises(UserError, match=f"170 rows, the generator has {STYLE_CHANNELS}"):
+        make_predictor(files, direction_path=str(tmp_path / "fs3_other.pdparams"))
+
+    save_stats(str(tmp_path / "stats_other.pdparams"), [np.zeros(w, np.float32) for w in LAYER_WIDTHS[:-3]],
+               [np.ones(w, np.float32) for w in LAYER_WIDTHS[:-3]])
+    with pytest.raises(UserError, match="8 style layers, the generator 11"):
+        make_predictor(files, scale_by_std=True, stat_path=str(tmp_path / "stats_other.pdparams"))
+    with pytest.raises(UserError, match="paddlegan, official"):
+        make_predictor(files, templates="imagenet")
+
+
+def test_cli_wrong_latent_shape_exits_non_zero_with_one_line(files, tmp_path):
+    np.save(tmp_path / "w.npy", np.zeros((18, 512), np.float32))
+    out = tmp_path / "out"
+    result = run_cli("edit", *edit_argv(files, out, "--latent", str(tmp_path / "w.npy"), "--target", "old face"),
+                     script=PREDICTOR_FILE)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: latent of shape [18, 512] does not fit this generator; pass W+ [8, 512]")
+    assert not out.exists()
+
+
+# ---- photo input and subcommands -----------------------------------------------------------------
+
+def test_input_image_is_inverted_then_edited(files, reference, tmp_path, monkeypatch, capsys):
+    latent = np.load(files["latents.npy"])[1]
+    calls = []
+
+    def fake_invert(image_path, psp_weight_path=None, landmark_model=None):
+        calls.append((image_path, psp_weight_path, landmark_model))
+        return latent
+
+    monkeypatch.setattr(edit_module, "invert_photo", fake_invert)
+    edit_main(edit_argv(files, tmp_path / "out", "--input_image", PORTRAIT, "--psp_weight_path", "psp.pdparams",
+                        "--neutral", NEUTRAL, "--target", TARGET, "--beta_threshold", str(reference["beta"])))
+    assert calls == [(PORTRAIT, "psp.pdparams", None)]
+    assert "moves 10 of 168" in capsys.readouterr().out
+    edited = paddle.load(str(tmp_path / "out" / "dst.editing.pd"))
+    predictor = make_predictor(files)
+    for ours, base, delta in zip(edited, styles_of(predictor, latent[None]), reference["delta_s"]):
+        np.testing.assert_allclose(ours.numpy(), base + 5.0 * delta[None], atol=1e-4)
+    with pytest.raises(UserError, match="either --latent or --input_image"):
+        edit_main(edit_argv(files, tmp_path / "out2", "--input_image", PORTRAIT, "--latent", files["latents.npy"],
+                            "--target", TARGET))
+
+
+@pytest.mark.slow
+def test_input_image_with_a_small_psp(files, reference, tmp_path, monkeypatch):
+    from ppgan.models.generators import Pixel2Style2Pixel
+
+    opts = dict(encoder_type="GradualStyleEncoder", input_nc=3, start_from_latent_avg=True, learn_in_w=False,
+                **GENERATOR, channel_multiplier=2)
+    paddle.seed(1)
+    psp_path = str(tmp_path / "psp.pdparams")
+    paddle.save(dict(Pixel2Style2Pixel(opts).state_dict(), opts=opts), psp_path)
+    inverted = []
+    invert = edit_module.invert_photo
+
+    def recording_invert(*args):
+        inverted.append(invert(*args))
+        return inverted[-1]
+
+    monkeypatch.setattr(edit_module, "invert_photo", recording_invert)
+    edit_main(edit_argv(files, tmp_path / "out", "--input_image", PORTRAIT, "--psp_weight_path", psp_path,
+                        "--neutral", NEUTRAL, "--target", TARGET, "--beta_threshold", str(reference["beta"])))
+    assert inverted[0].shape == (N_LATENT, 512)
+    edited = paddle.load(str(tmp_path / "out" / "dst.editing.pd"))
+    for ours, base, delta in zip(edited, styles_of(make_predictor(files), inverted[0][None]), reference["delta_s"]):
+        np.testing.assert_allclose(ours.numpy(), base + 5.0 * delta[None], rtol=1e-5, atol=1e-4)
+
+
+def test_subcommands(files, tmp_path, monkeypatch):
+    with pytest.raises(UserError, match="empty text"):
+        main(["edit", *edit_argv(files, tmp_path / "out", "--target", " ")])
+    calls = []
+    monkeypatch.setitem(sys.modules, "ppgan.styleclip.extract_cli", types.SimpleNamespace(main=calls.append))
+    main(["extract", "--merge", "--output", "fs3.pdparams"])
+    assert calls == [["--merge", "--output", "fs3.pdparams"]]
+    monkeypatch.setitem(sys.modules, "ppgan.styleclip.extract_cli", None)  # as if the module were absent
+    with pytest.raises(UserError, match="not available"):
+        main(["extract"])
+    with pytest.raises(SystemExit):
+        main(["explode"])
