@@ -16,6 +16,7 @@ setup(
     install_requires=REQUIREMENTS,
     extras_require={
         "cpu": ["paddlepaddle>=3.0"],
-        "test": ["pytest"],
+        "app": ["gradio==6.31.0"],
+        "test": ["pytest", "playwright==1.65.2"],
     },
 )

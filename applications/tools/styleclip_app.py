@@ -1,0 +1,17 @@
+"""A local web page to edit StyleGAN2 faces with text (StyleCLIP global directions), built with Gradio.
+
+    python applications/tools/styleclip_app.py [--latent latents.npy] [--target "smiling face"]
+        [--direction_path DIR] [--clip_weight_path CLIP] [model flags] [--host 127.0.0.1] [--port 7860]
+
+Flags: ``--help``; the command is ``ppgan.apps.styleclip_app.main``.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+from ppgan.apps.styleclip_app import main  # noqa: E402
+from ppgan.utils.cli import run_cli  # noqa: E402
+
+if __name__ == "__main__":
+    run_cli(main)
