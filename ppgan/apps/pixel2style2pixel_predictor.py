@@ -77,10 +77,12 @@ class Pixel2Style2PixelPredictor:
     """
 
     def __init__(self, output_path="output_dir", weight_path=None, model_type="ffhq-inversion", size=None,
-                 style_dim=None, n_mlp=None, channel_multiplier=None, channels=None, landmark_model=None):
+                 style_dim=None, n_mlp=None, channel_multiplier=None, channels=None, landmark_model=None,
+                 weight_flag="--weight_path"):
         self.output_path = output_path
         self.aligner = FaceAligner(landmark_model)
-        self._model_args = (model_type, weight_path, size, style_dim, n_mlp, channel_multiplier, channels)
+        self._model_args = (model_type, weight_path, size, style_dim, n_mlp, channel_multiplier, channels,
+                            weight_flag)
 
     @functools.cached_property
     def model(self):

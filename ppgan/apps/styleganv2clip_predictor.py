@@ -307,7 +307,8 @@ def invert_photo(image_path, psp_weight_path=None, landmark_model=None):
     """W+ float32 [n_latent, style_dim] of the largest face of a photo: FFHQ alignment, then pSp."""
     from .pixel2style2pixel_predictor import Pixel2Style2PixelPredictor
 
-    return Pixel2Style2PixelPredictor(weight_path=psp_weight_path, landmark_model=landmark_model).invert(image_path)
+    return Pixel2Style2PixelPredictor(weight_path=psp_weight_path, landmark_model=landmark_model,
+                                      weight_flag="--psp_weight_path").invert(image_path)
 
 
 def edit_main(argv=None):
