@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
-from ppgan.utils.cli import run_cli  # noqa: E402
+from ppgan.utils.cli import add_generator_args, generator_kwargs, run_cli  # noqa: E402
 from ppgan.utils.errors import UserError  # noqa: E402
 
 
@@ -20,17 +20,12 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input_image", required=True, help="photo with a face (the largest one is inverted)")
     parser.add_argument("--output_path", default="output_dir", help="folder for src.png, dst.png and dst.npy")
-    parser.add_argument("--weight_path", default=None, help="local pSp .pdparams (wins over --model_type)")
-    parser.add_argument("--model_type", default="ffhq-inversion", help="released pSp model to download")
     parser.add_argument("--seed", type=int, default=None,
                         help="accepted for PaddleGAN compatibility; the output is deterministic (saved noise)")
-    parser.add_argument("--size", type=int, default=None, help="decoder resolution (default: from the weights, 1024)")
-    parser.add_argument("--style_dim", type=int, default=None, help="W dimension (default 512)")
-    parser.add_argument("--n_mlp", type=int, default=None, help="mapping layers (default 8)")
-    parser.add_argument("--channel_multiplier", type=int, default=None, help="config-f width factor (default 2)")
     parser.add_argument("--landmark_model", default=None,
                         help="shape_predictor_68_face_landmarks.dat (default: from face-recognition-models)")
-    parser.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is available")
+    add_generator_args(parser, "ffhq-inversion", "released pSp model to download (ffhq-inversion); "
+                       "the decoder flags default to the file's options")
     return parser.parse_args(argv)
 
 
@@ -43,9 +38,8 @@ def main(argv=None):
     from ppgan.utils.runtime import select_device
 
     select_device(args.cpu)
-    predictor = Pixel2Style2PixelPredictor(args.output_path, args.weight_path, args.model_type, args.size,
-                                           args.style_dim, args.n_mlp, args.channel_multiplier,
-                                           landmark_model=args.landmark_model)
+    predictor = Pixel2Style2PixelPredictor(args.output_path, landmark_model=args.landmark_model,
+                                           **generator_kwargs(args))
     latent = predictor.run(args.input_image)[2]
     print(f"wrote src.png, dst.png and dst.npy (W+ {list(latent.shape)}) to {args.output_path}")
 

@@ -16,12 +16,12 @@ def run_cli(main, argv=None):
         sys.exit(130)
 
 
-def add_generator_args(parser, default_model_type="ffhq-config-f"):
+def add_generator_args(parser, default_model_type="ffhq-config-f",
+                       model_help="released generator to download (ffhq-config-f, animeface-512)"):
     """The StyleGAN2 flags every tool shares (PaddleGAN's names and defaults)."""
     group = parser.add_argument_group("generator")
-    group.add_argument("--model_type", default=default_model_type,
-                       help="released generator to download (ffhq-config-f, animeface-512)")
-    group.add_argument("--weight_path", default=None, help="local generator .pdparams (wins over --model_type)")
+    group.add_argument("--model_type", default=default_model_type, help=model_help)
+    group.add_argument("--weight_path", default=None, help="local .pdparams (wins over --model_type)")
     group.add_argument("--size", type=int, default=None, help="output resolution (default: that of --model_type)")
     group.add_argument("--style_dim", type=int, default=None, help="W dimension (default 512)")
     group.add_argument("--n_mlp", type=int, default=None, help="mapping layers (default 8)")
