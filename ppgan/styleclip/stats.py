@@ -182,7 +182,7 @@ def load_stats(path, channels_lst=None, flag="--stat_path"):
     return mean, std
 
 
-def load_s_codes(path, channels_lst=None, num=None, flag="--s_path"):
+def load_s_codes(path, channels_lst=None, num=None, flag="--S_path"):
     """Read PaddleGAN's S samples (list of [N, C_l]) or StyleCLIP's ``S`` pickle ([names, arrays]).
 
     Returns a list of float32 numpy [N, C_l] (the first ``num`` samples when

@@ -1,0 +1,237 @@
+"""Speed of global direction extraction at the 1024 config (random generator and CLIP weights).
+
+    python benchmark/bench_extract.py [--num_images 4] [--batch_size 8] [--layers 6,21]
+
+Seconds per (channel, image) on one channel of an early and of a late style
+layer, for PaddleGAN's straightforward loop and for each optimisation added
+in turn (every variant runs in its own process, after a warm-up, so its peak
+RSS is its own):
+
+  baseline   eager synthesis_from_styles of -/+ renders in batches of 10, uint8 + PIL preprocessing, CLIP
+  +tensor    the same with CLIP preprocessing on tensors (``clip_preprocess``)
+  +compiled  full renders by the Paddle Inference (oneDNN) program, one -/+ pair per batch
+  +prefix    renders start at the moved layer from the state computed once per image (extractor, batch 2)
+  +batching  the extractor with --batch_size renders per batch (what ``extract`` runs)
+
+Then the generator / CLIP share of the extractor's time and the hours for 6048
+channels x 100 images, extrapolated from the two layers with a model linear in
+the FLOPs of the layers from the moved one to the end (and saying so).
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+import ppgan  # noqa: E402,F401
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
+
+from ppgan.models.generators import StyleGANv2Generator  # noqa: E402
+from ppgan.models.generators.fast_synthesis import SynthesisProgram  # noqa: E402
+from ppgan.styleclip.clip_encoder import ClipEncoder, pil_preprocess, to_uint8  # noqa: E402
+from ppgan.styleclip.directions import channel_direction  # noqa: E402
+from ppgan.styleclip.extract import (Batch, DirectionExtractor, finish_directions, layer_row_offsets,  # noqa: E402
+                                     moved_styles, plan_rows)
+from ppgan.styleclip.stats import collect_statistics  # noqa: E402
+
+VARIANTS = ["baseline", "+tensor", "+compiled", "+prefix", "+batching"]
+PADDLEGAN_SECONDS = 13.2
+GOAL_SECONDS = 2.6
+FULL_IMAGES = 100
+
+
+def build_inputs(size, num_images):
+    """Random 1024 generator, random CLIP, N S codes and S statistics (256 samples), all seeded."""
+    paddle.seed(0)
+    generator = StyleGANv2Generator(size, 512, 8)
+    generator.eval()
+    stats, s_codes = collect_statistics(generator, 256, num_images, 128, seed=0, truncation=1.0)
+    paddle.seed(1)
+    return generator, ClipEncoder(random_init=True), s_codes, stats.mean, stats.std()
+
+
+def tail_flops(generator, layer):
+    """Multiply-adds of style layers [layer, end) for one image (convolutions only)."""
+    total, res = 0, 4
+    for idx, channels_in in enumerate(generator.channels_lst):
+        conv = generator._style_modules[idx].conv
+        count = res * res * channels_in * conv.out_channels * conv.kernel_size ** 2
+        if idx >= layer:
+            total += count
+        if conv.upsample:
+            res *= 2
+    return total
+
+
+class TimedExtractor(DirectionExtractor):
+    """The extractor with the time of its prefix states, renders and CLIP embeddings summed."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seconds = dict.fromkeys(("prefix", "render", "clip"), 0.0)
+
+    def _timed(self, key, fn, *args):
+        start = time.perf_counter()
+        result = fn(*args)
+        self.seconds[key] += time.perf_counter() - start
+        return result
+
+    def prefix_state(self, layer, images):
+        return self._timed("prefix", super().prefix_state, layer, images)
+
+    def render(self, batch, state):
+        return self._timed("render", super().render, batch, state)
+
+    def embed(self, batch, images):
+        return self._timed("clip", super().embed, batch, images)
+
+
+def straightforward_channel(generator, encoder, s_codes, mean, std, layer, channel, tensor_preprocess,
+                            program=None, batch=10):
+    """One channel the simple way: full renders of every -/+ image in batches, then CLIP; returns the row."""
+    num = len(s_codes[0])
+    image_idx = np.repeat(np.arange(num), 2)
+    signs = np.tile(np.array([-1.0, 1.0], np.float32), num)
+    embeddings = []
+    for start in range(0, 2 * num, batch):
+        idx, sgn = image_idx[start:start + batch], signs[start:start + batch]
+        styles = [paddle.to_tensor(s[idx]) for s in s_codes]
+        styles[layer] = paddle.to_tensor(moved_styles(s_codes[layer][idx], np.full(len(idx), channel), sgn,
+                                                      mean[layer], std[layer], 5.0))
+        if program is None:
+            with paddle.no_grad():
+                images = generator.synthesis_from_styles(styles)
+        else:
+            images = program(styles)
+        with paddle.no_grad():
+            if tensor_preprocess:
+                emb = encoder.encode_images(images)
+            else:
+                pixels = np.stack([pil_preprocess(im) for im in to_uint8(images)])
+                emb = encoder.model.encode_image(paddle.to_tensor(pixels))
+        embeddings.append(emb.numpy())
+    embeddings = np.concatenate(embeddings)
+    return channel_direction(embeddings[1::2], embeddings[0::2])
+
+
+def run_variant(variant, args):
+    """Time ``variant`` on one channel per layer of ``args.layers``; returns a JSON-able dict.
+
+    The extractor variants count the prefix state of a layer divided by the layer's
+    channel count, as a full run shares it between all of them.
+    """
+    generator, encoder, s_codes, mean, std = build_inputs(args.size, args.num_images)
+    offsets = dict(layer_row_offsets(generator.channels_lst, generator.style_layers))
+    result = {"variant": variant, "seconds": [], "rows": []}
+    if variant in ("+prefix", "+batching"):
+        extractor = TimedExtractor(generator, encoder.model.visual, s_codes, mean, std, 5.0,
+                                   args.batch_size if variant == "+batching" else 2)
+        del encoder
+        split = dict.fromkeys(("generator", "clip"), 0.0)
+        for layer in args.layers:
+            warm = Batch(layer, (0,), range(0, 1))
+            extractor.embed(warm, extractor.render(warm, extractor.prefix_state(layer, warm.images)))
+            extractor.seconds = dict.fromkeys(extractor.seconds, 0.0)
+            row = offsets[layer]
+            plan = extractor.plan((row, row + 1))
+            sums = np.zeros((1, 512))
+            positions = np.zeros(extractor.total_rows, np.int64)
+            extractor.run(plan, sums, positions)
+            assert list(plan_rows(plan, generator.channels_lst, generator.style_layers)) == [row]
+            # a real run computes the prefix once per image for all channels of the layer
+            prefix = extractor.seconds["prefix"] / generator.channels_lst[layer]
+            per_image = {key: value / args.num_images for key, value in
+                         dict(extractor.seconds, prefix=prefix).items()}
+            result["seconds"].append(sum(per_image.values()))
+            result["rows"].append(finish_directions(sums)[0].tolist())
+            split["generator"] += per_image["prefix"] + per_image["render"]
+            split["clip"] += per_image["clip"]
+        result["split"] = split
+    else:
+        program, batch = None, 10
+        if variant == "+compiled":
+            program, batch = SynthesisProgram(generator, 0), 2
+            program([paddle.to_tensor(s[:batch]) for s in s_codes])
+        else:
+            with paddle.no_grad():
+                generator.synthesis_from_styles([paddle.to_tensor(s[:2]) for s in s_codes])
+        for layer in args.layers:
+            start = time.perf_counter()
+            row = straightforward_channel(generator, encoder, s_codes, mean, std, layer, 0,
+                                          variant != "baseline", program, batch)
+            result["seconds"].append((time.perf_counter() - start) / args.num_images)
+            result["rows"].append(row.tolist())
+    result["tail_flops"] = [tail_flops(generator, layer) for layer in args.layers]
+    result["layers"] = [(tail_flops(generator, layer), generator.channels_lst[layer])
+                        for layer in generator.style_layers]
+    result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return result
+
+
+def projected_hours(result):
+    """(hours, mean s per (channel, image)) for every channel x FULL_IMAGES, the seconds per (channel, image)
+    taken linear in the FLOPs from the moved layer to the end, through the two measured layers."""
+    (x0, x1), (y0, y1) = result["tail_flops"][:2], result["seconds"][:2]
+    slope = (y1 - y0) / (x1 - x0)
+    channels = sum(count for _, count in result["layers"])
+    seconds = sum(count * FULL_IMAGES * (y0 + slope * (flops - x0)) for flops, count in result["layers"])
+    return seconds / 3600, seconds / (FULL_IMAGES * channels), channels
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--num_images", type=int, default=4, help="images per channel (the real run: 100)")
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--layers", default="6,21", help="an early and a late style layer (non-toRGB)")
+    parser.add_argument("--variant", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.layers = [int(layer) for layer in args.layers.split(",")]
+    if args.variant:
+        print("RESULT " + json.dumps(run_variant(args.variant, args)))
+        return
+
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other processes slow every "
+          "variant; compare the ratios of one run)", flush=True)
+    results = {}
+    for variant in VARIANTS:
+        out = subprocess.run([sys.executable, __file__, "--variant", variant, "--size", str(args.size),
+                              "--num_images", str(args.num_images), "--batch_size", str(args.batch_size),
+                              "--layers", ",".join(map(str, args.layers))],
+                             capture_output=True, text=True, check=True).stdout
+        results[variant] = json.loads(out.split("RESULT ", 1)[1])
+        r = results[variant]
+        print(f"{variant:<10}" + "".join(f"  layer {layer}: {seconds:6.2f} s/(ch,img)"
+                                         for layer, seconds in zip(args.layers, r["seconds"]))
+              + f"  peak RSS {r['peak_rss_gb']:.2f} GB", flush=True)
+
+    ours, base = results["+batching"], results["baseline"]
+    cosines = [float(np.dot(a, b)) for variant in VARIANTS[1:]
+               for a, b in zip(results[variant]["rows"], base["rows"])]
+    print(f"rows of every variant vs the baseline: cosine >= {min(cosines):.5f}")
+    for variant in VARIANTS[1:]:
+        prev = VARIANTS[VARIANTS.index(variant) - 1]
+        gains = [a / b for a, b in zip(results[prev]["seconds"], results[variant]["seconds"])]
+        print(f"{variant:<10} speed-up over {prev:<10}: "
+              + ", ".join(f"layer {layer} x{gain:.2f}" for layer, gain in zip(args.layers, gains)))
+    split = ours["split"]
+    total = split["generator"] + split["clip"]
+    print(f"extractor time: generator {split['generator'] / total:.0%}, CLIP (preprocessing + ViT) "
+          f"{split['clip'] / total:.0%}")
+    for name, result in (("baseline", base), ("extractor", ours)):
+        hours, mean_seconds, channels = projected_hours(result)
+        print(f"{name}: projected {hours:.0f} h for {channels} channels x {FULL_IMAGES} "
+              f"images ({mean_seconds:.2f} s per (channel, image) on average; extrapolated from "
+              f"{args.num_images} images on layers {args.layers})")
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+    print(f"reference: PaddleGAN {PADDLEGAN_SECONDS} s per (channel, image); goal < {GOAL_SECONDS} s, "
+          f"peak RSS < 3 GB (extractor: {ours['peak_rss_gb']:.2f} GB)")
+
+
+if __name__ == "__main__":
+    main()

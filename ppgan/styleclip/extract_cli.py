@@ -1,0 +1,111 @@
+"""``styleganv2clip_predictor.py extract``: compute StyleCLIP global directions (fs3) for a generator.
+
+    python ppgan/apps/styleganv2clip_predictor.py extract --dataset_name ffhq-config-f [--model_type ffhq-config-f |
+        --weight_path FILE ...] [--S_path FILE] [--stat_path FILE] [--clip_weight_path FILE] [--num_images 100]
+        [--alpha 5] [--batch_size 8] [--render_batch R] [--channel_range START:END] [--output FILE]
+        [--checkpoint_every CHANNELS] [--merge_wait SECONDS] [--cpu]
+    python -m paddle.distributed.launch --nproc_per_node N ppgan/apps/styleganv2clip_predictor.py extract ...
+    python ppgan/apps/styleganv2clip_predictor.py extract --merge [--output FILE | --dataset_name NAME]
+
+Rerunning the same command resumes from the checkpoint next to the output.
+Under Paddle's launcher each rank computes its share of the channels
+(PADDLE_TRAINER_ID / PADDLE_TRAINERS_NUM); rank 0 merges the parts. See docs/extraction.md.
+"""
+import argparse
+import os
+import sys
+
+from ..utils.cli import add_generator_args, generator_kwargs, run_cli
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="styleganv2clip_predictor.py extract",
+                                     description="Compute the StyleCLIP global direction of every style channel.")
+    parser.add_argument("--dataset_name", default="ffhq-config-f", help="name in the default file names")
+    add_generator_args(parser)
+    parser.add_argument("--S_path", default=None, help="S samples (default S-{dataset_name}.pdparams)")
+    parser.add_argument("--stat_path", default=None,
+                        help="S statistics (default stylegan2-{dataset_name}-styleclip-stats.pdparams)")
+    parser.add_argument("--clip_weight_path", default=None, help="CLIP ViT-B/32 weights (default: released file)")
+    parser.add_argument("--num_images", type=int, default=100, help="S samples each channel is measured on")
+    parser.add_argument("--alpha", type=float, default=5.0, help="channel offset, in std units")
+    parser.add_argument("--batch_size", type=int, default=8, help="renders per batch, embedded by CLIP at once")
+    parser.add_argument("--render_batch", type=int, default=None,
+                        help="renders per synthesis call, a divisor of --batch_size (default: 1 at 1024 px, "
+                             "(1024/size)^2 below; about 1.25 GB each at 1024 px on CPU)")
+    parser.add_argument("--channel_range", default=None,
+                        help="START:END rows (non-toRGB channels in row order; default: all)")
+    parser.add_argument("--output", default=None,
+                        help="direction file (default stylegan2-{dataset_name}-styleclip-global-directions.pdparams; "
+                             ".npy for numpy)")
+    parser.add_argument("--checkpoint_every", type=int, default=None,
+                        help="checkpoint after this many channels of work (default: every 5 minutes)")
+    parser.add_argument("--merge_wait", type=float, default=3600.0,
+                        help="seconds rank 0 waits for the other ranks' parts before leaving the merge to --merge")
+    parser.add_argument("--merge", action="store_true", help="only merge the part files of a multi-rank run")
+    return parser.parse_args(argv)
+
+
+def rank_and_world():
+    """(rank, number of ranks) from Paddle's launcher environment; (0, 1) without it."""
+    from ..utils.errors import UserError
+
+    rank, world = int(os.environ.get("PADDLE_TRAINER_ID", 0)), int(os.environ.get("PADDLE_TRAINERS_NUM", 1))
+    if not 0 <= rank < world:
+        raise UserError(f"PADDLE_TRAINER_ID {rank} is not below PADDLE_TRAINERS_NUM {world}; "
+                        "start the ranks with python -m paddle.distributed.launch")
+    return rank, world
+
+
+def load_inputs(args):
+    """Generator, row range, CLIP image tower, S samples and statistics, all checked against each other.
+
+    Only CLIP's image tower is kept: its text tower (250 MB) is freed before the renders need memory.
+    """
+    from ..apps.model_loading import load_stylegan2
+    from .clip_encoder import ClipEncoder
+    from .directions import style_channel_count
+    from .extract import check_s_codes_match_stats, parse_channel_range
+    from .stats import load_s_codes, load_stats, s_codes_file_name, stats_file_name
+
+    s_path = args.S_path or s_codes_file_name(args.dataset_name)
+    stat_path = args.stat_path or stats_file_name(args.dataset_name)
+    generator = load_stylegan2(**generator_kwargs(args))
+    rows = parse_channel_range(args.channel_range, style_channel_count(generator.channels_lst, generator.style_layers))
+    s_codes = load_s_codes(s_path, generator.channels_lst, args.num_images, flag="--S_path")
+    mean, std = load_stats(stat_path, generator.channels_lst)
+    check_s_codes_match_stats(s_codes, mean, std, s_path, stat_path)
+    image_encoder = ClipEncoder(args.clip_weight_path).model.visual
+    return generator, rows, image_encoder, s_codes, mean, std
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from ..utils.errors import UserError
+    from ..utils.fileio import check_writable_dir
+    from ..utils.runtime import select_device
+    from .extract import DirectionExtractor, inputs_fingerprint, merge_parts, output_file_name
+
+    output = args.output or output_file_name(args.dataset_name)
+    if args.merge:
+        rows = merge_parts(output)
+        print(f"merged {rows} rows into {output}")
+        return
+    for flag, value in (("--num_images", args.num_images), ("--alpha", args.alpha)):
+        if value <= 0:
+            raise UserError(f"{flag} {value} must be positive")
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        raise UserError(f"--checkpoint_every {args.checkpoint_every} must be at least 1 channel")
+    rank, world = rank_and_world()
+    check_writable_dir(os.path.dirname(os.path.abspath(output)), "--output")
+    select_device(args.cpu)
+    generator, rows, image_encoder, s_codes, mean, std = load_inputs(args)
+    extractor = DirectionExtractor(generator, image_encoder, s_codes, mean, std, args.alpha, args.batch_size,
+                                   args.render_batch)
+    fingerprint = inputs_fingerprint(generator, image_encoder, s_codes, mean, std)
+    path = extractor.extract(rows, output, fingerprint, rank, world, args.checkpoint_every, args.merge_wait)
+    print(f"{f'rank {rank}: ' if world > 1 else ''}wrote {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    run_cli(main)
