@@ -13,9 +13,10 @@ from PIL import Image
 
 from ppgan.styleclip import clip_encoder
 from ppgan.styleclip.clip_encoder import (CLIP_STD, ClipEncoder, clip_preprocess, pil_preprocess,
-                                          save_random_clip_weights, state_dict_problems, to_uint8)
+                                          save_random_clip_weights, state_dict_problems)
 from ppgan.styleclip.text import TextDirection, delta_t, load_templates, text_features
 from ppgan.utils.errors import UserError
+from ppgan.utils.image import to_uint8
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(REPO_ROOT, "..", "shared", "fixtures")

@@ -14,8 +14,7 @@ import paddle
 
 from ppgan.apps.model_loading import load_stylegan2
 from ppgan.models.generators import StyleGANv2Generator
-from ppgan.styleclip.clip_encoder import (ClipEncoder, clip_preprocess, pil_preprocess, save_random_clip_weights,
-                                          to_uint8)
+from ppgan.styleclip.clip_encoder import (ClipEncoder, clip_preprocess, pil_preprocess, save_random_clip_weights)
 from ppgan.styleclip.directions import channel_direction
 from ppgan.styleclip.extract import (Batch, DirectionExtractor, _save_npz, accumulate_differences, batch_items,
                                      batch_layout, check_s_codes_match_stats, finish_directions, layer_row_offsets,
@@ -25,6 +24,7 @@ from ppgan.styleclip.stats import (collect_statistics, load_s_codes, load_stats,
                                    save_stats)
 from ppgan.utils.cli import run_cli
 from ppgan.utils.errors import UserError
+from ppgan.utils.image import to_uint8
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREDICTOR = os.path.join(REPO, "ppgan", "apps", "styleganv2clip_predictor.py")

@@ -78,11 +78,6 @@ def quantize_to_levels(images):
     return paddle.round((images.astype("float32").clip(-1.0, 1.0) + 1.0) * 127.5)
 
 
-def to_uint8(images):
-    """Generator output [N,3,H,W] in [-1,1] -> numpy uint8 [N,H,W,3], quantised like ``clip_preprocess``."""
-    return quantize_to_levels(images).numpy().astype(np.uint8).transpose(0, 2, 3, 1)
-
-
 def _resample_pass(levels, matrix, axis_last):
     """One PIL 8-bit pass over the last (``axis_last``) or second-to-last axis of ``levels``."""
     out = paddle.matmul(levels, matrix, transpose_y=True) if axis_last else paddle.matmul(matrix, levels)
