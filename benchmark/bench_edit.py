@@ -23,7 +23,8 @@ import ppgan  # noqa: E402,F401  (runtime set-up before paddle)
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 
-from ppgan.apps.styleganv2clip_predictor import RENDER_PIXELS, StyleGANv2ClipPredictor  # noqa: E402
+from ppgan.apps.styleganv2_predictor import RENDER_PIXELS  # noqa: E402
+from ppgan.apps.styleganv2clip_predictor import StyleGANv2ClipPredictor  # noqa: E402
 from ppgan.models.generators import StyleGANv2Generator  # noqa: E402
 from ppgan.models.generators.fast_synthesis import SynthesisProgram  # noqa: E402
 from ppgan.styleclip.clip_encoder import save_random_clip_weights  # noqa: E402

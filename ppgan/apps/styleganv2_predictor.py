@@ -11,6 +11,9 @@ from ..utils.image import make_grid, save_png, to_uint8
 from .model_loading import load_stylegan2
 
 
+RENDER_PIXELS = 1 << 20  # pixels per render batch: one 1024 px image (larger batches are not faster on CPUs)
+
+
 class StyleGANv2Predictor:
     """Holds a StyleGAN2 generator; ``run`` samples a grid of faces.
 
@@ -37,20 +40,27 @@ class StyleGANv2Predictor:
             w = g.get_latents(paddle.to_tensor(z), truncation, truncation_latent=w_centre)
         return w.unsqueeze(1).tile([1, g.n_latent, 1])
 
-    def render(self, latents, batch_size=4):
-        """W+ [N, n_latent, style_dim] -> images [N, 3, size, size] in [-1, 1], fixed noise."""
-        images = []
-        for start in range(0, latents.shape[0], batch_size):
-            with paddle.no_grad():
-                styles = self.generator.style_affine(latents[start:start + batch_size])
-            images.append(self.synthesis(styles))
-        return paddle.concat(images)
+    def render_styles(self, styles, batch_size=None):
+        """S codes (list of float32 numpy [M, C_l]) -> uint8 [M, size, size, 3], saved noise.
+
+        Batches of ``batch_size`` codes; default: as many as fit in RENDER_PIXELS (1 at 1024 px, 16 at 256 px).
+        """
+        batch_size = batch_size or max(1, RENDER_PIXELS // self.generator.size ** 2)
+        return np.concatenate([
+            to_uint8(self.synthesis([paddle.to_tensor(s[start:start + batch_size]) for s in styles]))
+            for start in range(0, len(styles[0]), batch_size)])
+
+    def render(self, latents, batch_size=None):
+        """W+ [N, n_latent, style_dim] (Tensor) -> uint8 [N, size, size, 3], saved noise."""
+        with paddle.no_grad():
+            styles = [s.numpy() for s in self.generator.style_affine(latents)]
+        return self.render_styles(styles, batch_size)
 
     def run(self, n_row=3, n_col=5, truncation=0.7):
         """Write ``sample.png`` (n_row x n_col faces) and ``latents.npy`` (their W+); returns the PNG path."""
         check_writable_dir(self.output_path)
         latents = self.sample_latents(n_row * n_col, truncation)
-        grid = make_grid(to_uint8(self.render(latents)), n_row, n_col)
+        grid = make_grid(self.render(latents), n_row, n_col)
         png_path = os.path.join(self.output_path, "sample.png")
         with atomic_path(os.path.join(self.output_path, "latents.npy")) as tmp:
             np.save(tmp, latents.numpy())

@@ -35,7 +35,7 @@ from ..utils.cli import add_generator_args, generator_kwargs, run_cli  # noqa: E
 from ..utils.download import resolve_weights  # noqa: E402
 from ..utils.errors import UserError  # noqa: E402
 from ..utils.fileio import atomic_path, check_writable_dir  # noqa: E402
-from ..utils.image import make_grid, save_png, to_uint8  # noqa: E402
+from ..utils.image import make_grid, save_png  # noqa: E402
 from .styleganv2_predictor import StyleGANv2Predictor  # noqa: E402
 
 # model_type -> release names of its global directions and S statistics
@@ -45,7 +45,6 @@ STYLECLIP_RELEASES = {
 }
 DEFAULT_BETA = 0.12
 DEFAULT_OFFSET = 5.0
-RENDER_PIXELS = 1 << 20  # pixels per render batch: one 1024 px image (larger batches are not faster on CPUs)
 STRIP_TILE = 256
 SRC_NAME = "src.editing.png"
 DST_NAME = "dst.editing.png"
@@ -188,16 +187,6 @@ class StyleGANv2ClipPredictor(StyleGANv2Predictor):
         delta_s = compute_delta_s(self.fs3, delta_t, beta, g.channels_lst, g.style_layers, self.channel_std)
         moved = sum(np.count_nonzero(delta) for delta in delta_s)
         return EditDirection(delta_s, beta, moved, len(self.fs3), float(np.abs(relevance).max()))
-
-    def render_styles(self, styles, batch_size=None):
-        """S codes (list of float32 numpy [M, C_l]) -> uint8 [M, size, size, 3], saved noise.
-
-        Batches of ``batch_size`` codes; default: as many as fit in RENDER_PIXELS (1 at 1024 px, 16 at 256 px).
-        """
-        batch_size = batch_size or max(1, RENDER_PIXELS // self.generator.size ** 2)
-        return np.concatenate([
-            to_uint8(self.synthesis([paddle.to_tensor(s[start:start + batch_size]) for s in styles]))
-            for start in range(0, len(styles[0]), batch_size)])
 
     def render_edits(self, latents, delta_s, offsets, batch_size=None):
         """Render every face unedited and at every offset.
