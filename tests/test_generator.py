@@ -1,4 +1,5 @@
 """StyleGANv2Generator: StyleSpace, synthesis paths, released layout, weight files."""
+import inspect
 import os
 
 import numpy as np
@@ -84,6 +85,18 @@ def test_compiled_synthesis_matches_eager(small_generator):
         program = SynthesisProgram(g, start, eager=False)
         x, skip = g.synthesis_partial(styles, 0, start) if start else (None, None)
         assert _max_rel(program(styles, x, skip).numpy(), eager) < 1e-4
+
+
+def test_compiled_program_is_exported_again_when_its_code_changes(small_generator, monkeypatch):
+    """The cache key of an exported program covers the source it was traced from, not only the weights."""
+    from ppgan.models.generators import fast_synthesis
+    from ppgan.modules import modulated_conv
+
+    before = fast_synthesis._fingerprint(small_generator, 0)
+    getsource = inspect.getsource
+    monkeypatch.setattr(inspect, "getsource",
+                        lambda module: getsource(module) + ("# edited" if module is modulated_conv else ""))
+    assert fast_synthesis._fingerprint(small_generator, 0) != before
 
 
 def test_fresh_noise_changes_the_image_and_fixed_noise_does_not(small_generator):

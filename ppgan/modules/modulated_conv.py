@@ -44,8 +44,8 @@ class Blur(nn.Layer):
 
     def forward(self, x):
         before, after = self.pad
-        x = F.pad(x, [before, after, before, after])
-        return F.conv2d(x, _depthwise_kernel(self.kernel, x.shape[1]), groups=x.shape[1])
+        return F.conv2d(x, _depthwise_kernel(self.kernel, x.shape[1]), padding=[before, after, before, after],
+                        groups=x.shape[1])
 
 
 class Upsample(nn.Layer):

@@ -10,8 +10,10 @@ same graph run by Paddle Inference with oneDNN reaches 100-150 GFLOP/s here
 same image up to float rounding (tested).
 """
 import hashlib
+import inspect
 import os
 import shutil
+import sys
 import tempfile
 
 import numpy as np
@@ -37,10 +39,19 @@ class _SynthesisTail(nn.Layer):
         return image
 
 
+def _program_sources(generator):
+    """Source code the exported graph is traced from: our modules defining the generator's layers, and this one."""
+    modules = {type(layer).__module__ for layer in generator.sublayers(include_self=True)} | {__name__}
+    modules = {name for name in modules if name.split(".")[0] == __name__.split(".")[0]}
+    return "".join(inspect.getsource(sys.modules[name]) for name in sorted(modules))
+
+
 def _fingerprint(generator, start):
+    """md5 of what an exported program depends on: architecture, weights, start layer, code and Paddle version."""
     digest = hashlib.md5()
     digest.update(repr((type(generator).__name__, generator.size, generator.style_dim, sorted(generator.channels.items()),
                         start, paddle.__version__)).encode())
+    digest.update(_program_sources(generator).encode())
     for name, value in generator.state_dict().items():
         digest.update(name.encode())
         digest.update(np.ascontiguousarray(value.numpy()).tobytes())
