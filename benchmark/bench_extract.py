@@ -8,7 +8,7 @@ in turn (every variant runs in its own process, after a warm-up, so its peak
 RSS is its own):
 
   baseline   eager synthesis_from_styles of -/+ renders in batches of 10, uint8 + PIL preprocessing, CLIP
-  +tensor    the same with CLIP preprocessing on tensors (``clip_preprocess``)
+  +tensor    the same with CLIP preprocessing on tensors (``clip_preprocess``) and the compiled CLIP tower
   +compiled  full renders by the Paddle Inference (oneDNN) program, one -/+ pair per batch
   +prefix    renders start at the moved layer from the state computed once per image (extractor, batch 2)
   +batching  the extractor with --batch_size renders per batch (what ``extract`` runs)
@@ -130,7 +130,7 @@ def run_variant(variant, args):
     offsets = dict(layer_row_offsets(generator.channels_lst, generator.style_layers))
     result = {"variant": variant, "seconds": [], "rows": []}
     if variant in ("+prefix", "+batching"):
-        extractor = TimedExtractor(generator, encoder.model.visual, s_codes, mean, std, 5.0,
+        extractor = TimedExtractor(generator, encoder.image_tower, s_codes, mean, std, 5.0,
                                    args.batch_size if variant == "+batching" else 2)
         del encoder
         split = dict.fromkeys(("generator", "clip"), 0.0)

@@ -12,7 +12,7 @@ import paddle
 from PIL import Image
 
 from ppgan.styleclip import clip_encoder
-from ppgan.styleclip.clip_encoder import (CLIP_STD, ClipEncoder, clip_preprocess, pil_preprocess,
+from ppgan.styleclip.clip_encoder import (ClipEncoder, ImageTower, ImageTowerGraph, clip_preprocess, pil_preprocess,
                                           save_random_clip_weights, state_dict_problems)
 from ppgan.styleclip.text import TextDirection, delta_t, load_templates, text_features
 from ppgan.utils.errors import UserError
@@ -20,7 +20,6 @@ from ppgan.utils.image import to_uint8
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(REPO_ROOT, "..", "shared", "fixtures")
-ONE_LEVEL = 1.0 / 255.0 / min(CLIP_STD)  # one uint8 level in CLIP-normalized units (0.0150)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +35,12 @@ def face_uint8():
 
 def as_generator_output(image_uint8):
     """uint8 [H,W,3] -> [1,3,H,W] in [-1,1], which quantises back to the same levels."""
-    return paddle.to_tensor(image_uint8.transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1.0)
+    return as_generator_output_batch(image_uint8[None])
+
+
+def as_generator_output_batch(images_uint8):
+    """uint8 [N,H,W,3] -> [N,3,H,W] in [-1,1], which quantises back to the same levels."""
+    return paddle.to_tensor(images_uint8.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0)
 
 
 def unit(x):
@@ -103,6 +107,40 @@ def test_equal_descriptions_are_user_errors(encoder):
         delta_t(features[0], features[1])
 
 
+# ---- image tower -----------------------------------------------------------------------------------
+
+def test_image_tower_graph_is_the_visual_tower(encoder):
+    pixels = paddle.to_tensor(np.random.default_rng(1).standard_normal((2, 3, 224, 224)).astype(np.float32))
+    with paddle.no_grad():
+        reference = encoder.model.visual(pixels).numpy()
+        ours = ImageTowerGraph(encoder.model.visual)(pixels).numpy()
+    np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-5 * np.abs(reference).max())
+
+
+def test_compiled_image_tower_matches_eager(encoder, monkeypatch):
+    pixels = paddle.to_tensor(np.random.default_rng(0).standard_normal((3, 3, 224, 224)).astype(np.float32))
+    with paddle.no_grad():
+        reference = encoder.model.visual(pixels).numpy()
+    tower = encoder.image_tower
+    assert not tower.eager and tower is encoder.image_tower
+    ours = tower(pixels).numpy()
+    assert ours.shape == (3, 512)
+    assert (unit(ours) * unit(reference)).sum(axis=-1).min() >= 0.99999
+    np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-5 * np.abs(reference).max())
+    assert tower.visual is None  # the program holds the weights
+    assert tower.weights_digest == ImageTower(encoder.model.visual, eager=True).weights_digest
+
+    compiled_dir = os.path.join(os.environ["PPGAN_HOME"], "compiled")
+    exports = sorted(os.listdir(compiled_dir))
+    np.testing.assert_array_equal(ImageTower(encoder.model.visual)(pixels).numpy(), ours)  # cached export reused
+    assert sorted(os.listdir(compiled_dir)) == exports
+
+    monkeypatch.setenv("PPGAN_SYNTHESIS", "eager")
+    eager = ImageTower(encoder.model.visual)
+    assert eager.eager
+    np.testing.assert_array_equal(eager(pixels).numpy(), reference)
+
+
 # ---- templates and the cached text direction -----------------------------------------------------
 
 def test_template_sets_come_from_package_data():
@@ -138,29 +176,76 @@ def test_text_direction_caches_and_batches():
 # ---- image preprocessing -------------------------------------------------------------------------
 
 def test_tensor_preprocessing_equals_pil_on_a_real_face(encoder, face_uint8):
-    """float64 (default): identical to PIL; float32: at most one uint8 level on under 0.5% of values."""
     images = as_generator_output(face_uint8)
     reference = pil_preprocess(face_uint8)
-    exact = clip_preprocess(images).numpy()[0]
-    assert exact.shape == (3, 224, 224)
-    np.testing.assert_allclose(exact, reference, rtol=0, atol=1e-6)
-
-    fast = clip_preprocess(images, dtype="float32").numpy()[0]
-    difference = np.abs(fast - reference)
-    assert difference.max() <= ONE_LEVEL * 1.01
-    assert np.mean(difference > ONE_LEVEL / 2) < 0.005
+    ours = clip_preprocess(images).numpy()[0]
+    assert ours.shape == (3, 224, 224)
+    np.testing.assert_array_equal(ours, reference)
 
     with paddle.no_grad():
         reference_embedding = encoder.model.encode_image(paddle.to_tensor(reference[None])).numpy()[0]
     embedding = encoder.encode_images(images).numpy()[0]
-    assert float(unit(embedding) @ unit(reference_embedding)) >= 0.9999
+    assert float(unit(embedding) @ unit(reference_embedding)) >= 0.99999
 
 
-@pytest.mark.parametrize("height, width", [(300, 500), (512, 384), (128, 160), (224, 224)])
+@pytest.mark.parametrize("height, width", [(300, 500), (512, 384), (128, 160), (224, 224), (1024, 768), (97, 301)])
 def test_tensor_preprocessing_equals_pil_on_any_shape(height, width):
     image = np.random.default_rng(height).integers(0, 256, (height, width, 3), dtype=np.uint8)
     ours = clip_preprocess(as_generator_output(image)).numpy()[0]
-    np.testing.assert_allclose(ours, pil_preprocess(image), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(ours, pil_preprocess(image))
+
+
+def adversarial_images(size):
+    """uint8 [N, size, size, 3]: constant 255 and 0, checkerboards, stripes, binary and uniform noise, ramps."""
+    rng = np.random.default_rng(size)
+    y, x = np.mgrid[:size, :size]
+    planes = [np.full((size, size), 255), np.zeros((size, size)), 255 * ((x + y) % 2), 255 * ((x // 2 + y // 2) % 2),
+              255 * (x % 2), 255 * (y % 2), 255 * (x % 3 == 0), 255 * rng.integers(0, 2, (size, size)),
+              rng.integers(0, 256, (size, size)), (x * 255) // (size - 1), 255 - 255 * ((x < 9) | (y >= size - 9))]
+    planes = [p.astype(np.uint8) for p in planes]
+    images = [np.stack([p, p, p], axis=-1) for p in planes]  # same pattern in every channel
+    images += [np.stack([planes[i], planes[(i + 3) % len(planes)], planes[(i + 7) % len(planes)]], axis=-1)
+               for i in range(len(planes))]  # mixed patterns
+    return np.stack(images)
+
+
+@pytest.mark.parametrize("size", [1024, 256])
+def test_tensor_preprocessing_is_pil_on_adversarial_images(size):
+    """Bit for bit on the extremes of the float32-exactness bounds (all 255), sign changes (checkerboards), noise."""
+    images = adversarial_images(size)
+    for start in range(0, len(images), 8):
+        batch = images[start:start + 8]
+        ours = clip_preprocess(as_generator_output_batch(batch)).numpy()
+        np.testing.assert_array_equal(ours, np.stack([pil_preprocess(image) for image in batch]))
+        levels = clip_encoder.resample(paddle.to_tensor(batch.transpose(0, 3, 1, 2).reshape(-1, size, size)
+                                                        .astype(np.float32))).numpy()
+        pil_levels = np.stack([np.asarray(Image.fromarray(image).resize((224, 224), Image.BICUBIC)) for image in batch])
+        np.testing.assert_array_equal(levels.reshape(-1, 3, 224, 224), pil_levels.transpose(0, 3, 1, 2))
+
+
+@pytest.mark.parametrize("in_size, out_size",
+                         [(1024, 224), (2048, 224), (256, 224), (128, 224), (500, 373), (224, 224)])
+def test_split_coefficients_are_float32_exact(in_size, out_size):
+    matrix = clip_encoder.pil_bicubic_matrix(in_size, out_size)
+    hi, lo, k = clip_encoder.split_coefficients(matrix)
+    np.testing.assert_array_equal(hi.astype(np.int64) * 2 ** k + lo.astype(np.int64), matrix)
+    assert 255 * np.abs(hi).sum(axis=1).max() < 2 ** 24
+    assert 255 * np.abs(lo).sum(axis=1).max() + 2 ** 21 < 2 ** 24
+    if np.abs(matrix).max() < 2 ** 22:  # downsampling: both parts also fit TF32's 11 significant bits
+        assert np.abs(hi).max() <= 2048 and np.abs(lo).max() <= 1024
+    # all-255 rows reach the largest sums; the float32 products are then still exact
+    product = (paddle.full([1, in_size], 255.0) @ paddle.to_tensor(hi).T).numpy()
+    np.testing.assert_array_equal(product.astype(np.int64), 255 * hi.astype(np.int64).sum(axis=1)[None])
+
+
+def test_quantisation_matches_to_uint8():
+    """quantize_to_levels (tensor side) and to_uint8 (PIL side) agree, also at rounding ties and beyond [-1, 1]."""
+    ties = (np.arange(256, dtype=np.float32) + 0.5) / np.float32(127.5) - 1
+    values = np.concatenate([ties, np.nextafter(ties, -2), np.nextafter(ties, 2), np.linspace(-1.2, 1.2, 4001),
+                             [-1.0, 1.0, np.nextafter(-1, -2), np.nextafter(1, 2), 0.0, -0.0]]).astype(np.float32)
+    images = paddle.to_tensor(np.concatenate([values] * 3).reshape(1, 3, 1, -1))
+    levels = clip_encoder.quantize_to_levels(images).numpy()
+    np.testing.assert_array_equal(levels[0].transpose(1, 2, 0), to_uint8(images)[0].astype(np.float32))
 
 
 def test_quantisation_clamps_and_rounds():

@@ -68,7 +68,7 @@ def inputs(files):
 
 def make_extractor(inputs, batch_size=BATCH, render_batch=None):
     generator, encoder, s_codes, mean, std = inputs
-    return DirectionExtractor(generator, encoder.model.visual, s_codes, mean, std, 5.0, batch_size, render_batch)
+    return DirectionExtractor(generator, encoder.image_tower, s_codes, mean, std, 5.0, batch_size, render_batch)
 
 
 def extract_rows(inputs, rows, batch_size=BATCH, render_batch=None):

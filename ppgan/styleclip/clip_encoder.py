@@ -2,19 +2,36 @@
 
 CLIP's reference preprocessing goes through PIL: uint8 image -> ``Image.resize(BICUBIC)``
 of the shorter side to 224 -> center crop 224 -> normalize. ``clip_preprocess`` does
-the same on a batch of generator outputs without leaving Paddle: the antialiased
-bicubic resize is two matrix products ``A_h @ img @ A_w^T`` whose rows are PIL's own
-fixed-point filter coefficients, and every pass rounds to uint8 levels as PIL does.
-Computed in float64 (the default) the result equals PIL's bit for bit; float32 is
-twice as fast and about 0.15% of the values differ by one uint8 level.
+the same on a batch of generator outputs without leaving Paddle, and equals PIL bit for
+bit (uint8 levels as ``ppgan.utils.image.to_uint8`` makes them).
+
+PIL's 8-bit resize is two passes (horizontal, then vertical), each
+``clip(floor((A @ levels + 2**21) / 2**22), 0, 255)`` with A PIL's integer fixed-point
+filter coefficients (``pil_bicubic_matrix``) and levels integers 0..255. Splitting
+``A = A_hi * 2**k + A_lo`` (``split_coefficients``) keeps every product and partial sum
+of ``A_hi @ levels`` and ``A_lo @ levels`` an integer below 2**24, so float32 matrix
+products compute both exactly in any summation order, and ``levels_from_split``
+combines them exactly. The filters are banded (19 taps per output at 1024 -> 224):
+the vertical pass multiplies gathered bands of rows, and when the horizontal filter
+repeats along the row (p outputs every c inputs: 7 every 32 at 1024 px) the
+horizontal pass is one product with a c-wide template per phase (``PhasePlan``),
+with the few edge columns whose filter window is clipped computed on their own.
+
+The image tower runs as a Paddle Inference program on CPUs (``ImageTower``).
 """
+import collections
 import functools
+import importlib.metadata
+import inspect
+import math
 
 import clip
 import numpy as np
 import paddle
+import paddle.nn as nn
 from PIL import Image
 
+from ..utils import compiled
 from ..utils.download import resolve_weights
 from ..utils.errors import UserError
 
@@ -26,6 +43,10 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 _PIL_PRECISION_BITS = 22  # fixed-point bits of PIL's 8-bit resampling coefficients
+_PIL_HALF = 1 << (_PIL_PRECISION_BITS - 1)  # PIL's rounding offset
+_FLOAT32_EXACT = 1 << 24  # float32 holds every integer of smaller magnitude
+_MAX_LEVEL = 255
+_BAND_ROWS = 32  # output rows per band of the vertical pass
 _BICUBIC_A = -0.5
 _BICUBIC_SUPPORT = 2.0
 
@@ -58,7 +79,9 @@ def pil_bicubic_matrix(in_size, out_size):
     total = np.cumsum(taps, axis=1)[:, -1:]
     taps = taps / np.where(total != 0.0, total, 1.0)
     fixed = taps * (1 << _PIL_PRECISION_BITS)
-    return np.trunc(np.where(fixed < 0, fixed - 0.5, fixed + 0.5)).astype(np.int64)
+    matrix = np.trunc(np.where(fixed < 0, fixed - 0.5, fixed + 0.5)).astype(np.int64)
+    matrix.flags.writeable = False  # shared by the cache
+    return matrix
 
 
 def resized_size(height, width, size=INPUT_SIZE):
@@ -74,47 +97,246 @@ def center_crop_offsets(height, width, size=INPUT_SIZE):
 
 
 def quantize_to_levels(images):
-    """Generator output [N,3,H,W] in [-1,1] -> float32 uint8 levels 0..255 (clamp, scale, round)."""
-    return paddle.round((images.astype("float32").clip(-1.0, 1.0) + 1.0) * 127.5)
+    """Generator output [N,3,H,W] in [-1,1] -> float32 uint8 levels 0..255, exactly as ``ppgan.utils.image.to_uint8``.
+
+    The same float32 operations: floor(clip((x + 1) * 127.5 + 0.5, 0, 255)), rounding ties up
+    (``paddle.round`` would round them to even).
+    """
+    if images.dtype != paddle.float32:
+        images = images.astype("float32")
+    levels = paddle.scale(images, scale=127.5, bias=1.0, bias_after_scale=False)
+    return levels.scale_(scale=1.0, bias=0.5).clip_(0.0, 255.0).floor_()
 
 
-def _resample_pass(levels, matrix, axis_last):
-    """One PIL 8-bit pass over the last (``axis_last``) or second-to-last axis of ``levels``."""
-    out = paddle.matmul(levels, matrix, transpose_y=True) if axis_last else paddle.matmul(matrix, levels)
-    half = float(1 << (_PIL_PRECISION_BITS - 1))
-    return paddle.floor((out + half) / float(1 << _PIL_PRECISION_BITS)).clip(0.0, 255.0)
+Split = collections.namedtuple("Split", "hi lo k")
+Split.__doc__ = "Integer coefficients ``A = hi * 2**k + lo`` (hi, lo float32 arrays), exact in float32 products."
 
 
-def _crop_matrices(height, width, size, dtype):
-    """Row-cropped resampling matrices (A_h [size,H], A_w [size,W]) as Paddle tensors of ``dtype``."""
+def split_coefficients(matrix):
+    """Integer matrix A (rows = outputs) -> ``Split`` whose products with levels 0..255 are exact in float32.
+
+    A split k is valid when every row has 255 * sum|A_hi| < 2**24 and
+    255 * sum|A_lo| + 2**21 < 2**24: then every product and partial sum of ``A_hi @ x``
+    and ``A_lo @ x`` (x integers 0..255), and ``A_lo @ x + 2**21``, are integers that
+    float32 represents exactly, whatever the order of summation. k = 11 is tried first:
+    with |A| < 2**22 both parts then also fit in 11 significant bits (TF32 GPU matmuls).
+    """
+    matrix = np.asarray(matrix, np.int64)
+    for k in sorted(range(1, _PIL_PRECISION_BITS), key=lambda bits: abs(bits - 11)):
+        hi = np.round(matrix / float(1 << k)).astype(np.int64)
+        lo = matrix - hi * (1 << k)
+        if (_MAX_LEVEL * np.abs(hi).sum(axis=-1).max(initial=0) < _FLOAT32_EXACT
+                and _MAX_LEVEL * np.abs(lo).sum(axis=-1).max(initial=0) + _PIL_HALF < _FLOAT32_EXACT):
+            return Split(hi.astype(np.float32), lo.astype(np.float32), k)
+    raise ValueError("these resampling coefficients have no float32-exact split")
+
+
+def levels_from_split(hi, lo, k):
+    """PIL's rounding of ``A @ x`` from ``hi = A_hi @ x`` and ``lo = A_lo @ x`` (a ``Split``).
+
+    ``clip(floor((hi * 2**k + lo + 2**21) / 2**22), 0, 255)``, computed exactly in float32 as
+    ``floor((hi + floor((lo + 2**21) / 2**k)) / 2**(22 - k))``: every intermediate is an
+    integer below 2**24 or its exact scaling by a power of two.
+    """
+    carry = paddle.floor(paddle.scale(lo, scale=2.0 ** -k, bias=float(_PIL_HALF), bias_after_scale=False))
+    return paddle.floor(paddle.scale(hi + carry, scale=2.0 ** (k - _PIL_PRECISION_BITS))).clip(0.0, 255.0)
+
+
+def dense_pass(levels, split):
+    """One PIL pass over the last axis: levels [..., n_in] and a ``Split`` of A [n_out, n_in] -> [..., n_out]."""
+    def product(part):
+        return paddle.matmul(levels, paddle.to_tensor(part), transpose_y=True)
+    return levels_from_split(product(split.hi), product(split.lo), split.k)
+
+
+def cropped_matrix(in_size, resized, offset, size):
+    """Rows [offset, offset + size) of ``pil_bicubic_matrix(in_size, resized)``: resize, then crop."""
+    return pil_bicubic_matrix(in_size, resized)[offset:offset + size]
+
+
+@functools.lru_cache(maxsize=None)
+def column_split(in_size, resized, offset, size):
+    """``Split`` of ``cropped_matrix`` (the dense horizontal pass)."""
+    return split_coefficients(cropped_matrix(in_size, resized, offset, size))
+
+
+Bands = collections.namedtuple("Bands", "index split size")
+Bands.__doc__ = ("A resampling matrix [size, n_in] in bands of ``_BAND_ROWS`` output rows: band b reads the "
+                 "inputs ``index[b*w:(b+1)*w]`` with the coefficients split.hi[b], split.lo[b] [rows, w].")
+
+
+@functools.lru_cache(maxsize=None)
+def band_plan(in_size, resized, offset, size):
+    """``Bands`` of ``cropped_matrix(in_size, resized, offset, size)`` (the vertical pass)."""
+    count = -(-size // _BAND_ROWS)
+    bands = np.zeros((count * _BAND_ROWS, in_size), np.int64)
+    bands[:size] = cropped_matrix(in_size, resized, offset, size)
+    bands = bands.reshape(count, _BAND_ROWS, in_size)
+    used = bands.any(axis=1)  # [count, in_size]
+    first = np.argmax(used, axis=1)
+    last = in_size - 1 - np.argmax(used[:, ::-1], axis=1)
+    width = int((last - first).max()) + 1
+    starts = np.minimum(first, in_size - width)
+    index = (starts[:, None] + np.arange(width)).ravel()
+    weights = np.stack([band[:, start:start + width] for band, start in zip(bands, starts)])
+    return Bands(index, split_coefficients(weights), size)
+
+
+def vertical_pass(levels, bands):
+    """One PIL pass over the second-to-last axis: levels [B, n_in, C] -> [B, size, C], band by band."""
+    batch, _, columns = levels.shape
+    count, rows, width = bands.split.hi.shape
+    gathered = paddle.gather(levels, paddle.to_tensor(bands.index), axis=1).reshape([batch, count, width, columns])
+    hi, lo = (paddle.matmul(paddle.to_tensor(part), gathered) for part in bands.split[:2])
+    out = levels_from_split(hi, lo, bands.split.k).reshape([batch, count * rows, columns])
+    return out if count * rows == bands.size else out[:, :bands.size]
+
+
+PhasePlan = collections.namedtuple("PhasePlan", "template k shifts reach chunk phases fix_columns fix_inputs fix_split "
+                                                "edge_inputs edge_split")
+PhasePlan.__doc__ = """A horizontal resampling matrix [p * Q, c * Q] that repeats every c inputs and p outputs.
+
+Output column ``q * p + f`` (chunk q, phase f) is ``sum_d in_chunk[q + d] @ block[d, f]`` over
+|d| <= ``reach``, except the ``fix_columns`` (clipped filter windows at the edges), whose
+coefficients on the input columns ``fix_inputs`` are ``fix_split``; ``edge_split`` (on
+``edge_inputs``) gives the first and last ``reach * p`` columns. ``template`` holds the
+nonzero rows of the split blocks: first d = 0 for every (hi/lo, phase), then runs of
+consecutive phases of the other offsets; ``shifts`` lists (d, first output row, first
+template row, rows) for these runs.
+"""
+
+
+def _columns_split(matrix, columns):
+    """(input columns used, ``Split`` on them) of the rows ``columns`` of ``matrix``."""
+    inputs = np.nonzero(matrix[columns].any(axis=0))[0]
+    return inputs, split_coefficients(matrix[np.ix_(columns, inputs)])
+
+
+def _runs(values):
+    """Sorted integers -> lists of consecutive ones."""
+    runs = []
+    for value in values:
+        if runs and runs[-1][-1] == value - 1:
+            runs[-1].append(value)
+        else:
+            runs.append([value])
+    return runs
+
+
+@functools.lru_cache(maxsize=None)
+def phase_plan(in_size, out_size):
+    """``PhasePlan`` of ``pil_bicubic_matrix(in_size, out_size)``, or None when it does not repeat usefully."""
+    chunks = math.gcd(in_size, out_size)
+    phases, chunk = out_size // chunks, in_size // chunks
+    if chunk < 4:  # a product with so narrow chunks is slower than the dense pass
+        return None
+    matrix = pil_bicubic_matrix(in_size, out_size)
+    middle = chunks // 2
+    rows = matrix[middle * phases:(middle + 1) * phases]
+    used = np.nonzero(rows.any(axis=0))[0]
+    reach = int(max(middle - used[0] // chunk, used[-1] // chunk - middle))
+    if middle - reach < 0 or middle + reach >= chunks:
+        return None
+    offsets = range(-reach, reach + 1)
+    blocks = np.stack([rows[:, (middle + d) * chunk:(middle + d + 1) * chunk] for d in offsets])
+    expected = np.zeros_like(matrix)
+    clean = np.ones(out_size, bool)
+    for q in range(chunks):
+        for d, block in zip(offsets, blocks):
+            if 0 <= q + d < chunks:
+                expected[q * phases:(q + 1) * phases, (q + d) * chunk:(q + d + 1) * chunk] = block
+            else:  # would read a neighbouring row's chunk
+                clean[q * phases:(q + 1) * phases] &= ~block.any(axis=1)
+    fix_columns = np.nonzero(~clean | (expected != matrix).any(axis=1))[0]
+    if len(fix_columns) > out_size // 4:
+        return None
+    # split whole rows (phase f: its blocks side by side) -> parts [d, hi/lo, phase, c]
+    split = split_coefficients(blocks.transpose(1, 0, 2).reshape(phases, -1))
+    parts = np.stack(split[:2]).reshape(2, phases, len(offsets), chunk).transpose(2, 0, 1, 3)
+    template, shifts, row = [parts[reach].reshape(2 * phases, chunk)], [], 2 * phases
+    for d in offsets:
+        if d:
+            for part in range(2):
+                for run in _runs(np.nonzero(blocks[d + reach].any(axis=1))[0]):
+                    template.append(parts[d + reach, part, run])
+                    shifts.append((d, part * phases + int(run[0]), row, len(run)))
+                    row += len(run)
+    edges = np.r_[0:reach * phases, out_size - reach * phases:out_size]
+    return PhasePlan(np.ascontiguousarray(np.concatenate(template)), split.k, tuple(shifts), reach, chunk, phases,
+                     fix_columns, *_columns_split(matrix, fix_columns), *_columns_split(matrix, edges))
+
+
+def phase_horizontal_pass(levels, plan):
+    """Horizontal PIL pass of levels [R, W] with a ``PhasePlan`` -> (levels [p, R, Q], fix [R, n_fix] or None).
+
+    One float32 product of the template with every c-wide chunk gives a term per
+    (template row, row, chunk); laid out flat, output chunk q adds the terms of chunk q + d,
+    i.e. the flat terms shifted by d, so the input is never copied. The shift reads another
+    row's terms only in the fix columns (recomputed from the input columns they use) and,
+    across phases, in the first and last ``reach`` chunks of the first and last row
+    (recomputed too).
+    """
+    rows, width = levels.shape
+    reach, chunks = plan.reach, width // plan.chunk
+    terms = paddle.matmul(paddle.to_tensor(plan.template), levels.reshape([-1, plan.chunk]), transpose_y=True)
+    size = terms.shape[1]  # rows * chunks
+    flat = terms.reshape([-1])
+    total = flat[:2 * plan.phases * size]  # the d = 0 terms of (hi/lo, phase), in place of the sum
+    for d, out_row, template_row, count in plan.shifts:
+        start, source = out_row * size, template_row * size + d
+        stop = start + min(count * size, flat.shape[0] - source)
+        total[start:stop] = total[start:stop] + flat[source:source + stop - start]
+    hi, lo = total.reshape([2, plan.phases, rows, chunks])
+    phased = levels_from_split(hi, lo, plan.k)
+    edge_rows = paddle.gather(levels, paddle.to_tensor([0, rows - 1]))
+    edges = dense_pass(paddle.gather(edge_rows, paddle.to_tensor(plan.edge_inputs), axis=1), plan.edge_split)
+    edges = edges.reshape([2, 2, reach, plan.phases]).transpose([3, 0, 1, 2])  # phase, row, side, chunk
+    for row, index in ((0, 0), (1, rows - 1)):
+        phased[:, index, :reach] = edges[:, row, 0]
+        phased[:, index, chunks - reach:] = edges[:, row, 1]
+    if not len(plan.fix_columns):
+        return phased, None
+    return phased, dense_pass(paddle.gather(levels, paddle.to_tensor(plan.fix_inputs), axis=1), plan.fix_split)
+
+
+def resample(levels, size=INPUT_SIZE):
+    """PIL's bicubic resize of the shorter side to ``size`` and center crop: levels [B, H, W] -> [B, size, size]."""
+    batch, height, width = levels.shape
     out_h, out_w = resized_size(height, width, size)
     top, left = center_crop_offsets(out_h, out_w, size)
-    rows = pil_bicubic_matrix(height, out_h)[top:top + size]
-    cols = pil_bicubic_matrix(width, out_w)[left:left + size]
-    return paddle.to_tensor(rows, dtype=dtype), paddle.to_tensor(cols, dtype=dtype)
+    bands = band_plan(height, out_h, top, size)
+    plan = phase_plan(width, out_w) if out_w == size else None
+    if plan is None:
+        return vertical_pass(dense_pass(levels, column_split(width, out_w, left, size)), bands)
+    chunks = width // plan.chunk
+    phased, fixed = phase_horizontal_pass(levels.reshape([batch * height, width]), plan)
+    phased = vertical_pass(phased.reshape([plan.phases * batch, height, chunks]), bands)
+    out = phased.reshape([plan.phases, batch, size, chunks]).transpose([1, 2, 3, 0]).reshape([batch, size, size])
+    if fixed is not None:
+        out[:, :, paddle.to_tensor(plan.fix_columns)] = vertical_pass(fixed.reshape([batch, height, -1]), bands)
+    return out
 
 
 def normalize_for_clip(unit_images):
-    """Images [N,3,H,W] in [0,1] -> CLIP-normalized (per-channel mean/std)."""
-    mean = paddle.to_tensor(CLIP_MEAN, dtype=unit_images.dtype).reshape([1, 3, 1, 1])
-    std = paddle.to_tensor(CLIP_STD, dtype=unit_images.dtype).reshape([1, 3, 1, 1])
-    return (unit_images - mean) / std
+    """Images [N,3,H,W] in [0,1] -> CLIP-normalized (per-channel mean/std).
+
+    Channel by channel with scalars: Paddle's broadcasting kernels are ten times slower.
+    """
+    channels = [(unit_images[:, c] - mean) / std for c, (mean, std) in enumerate(zip(CLIP_MEAN, CLIP_STD))]
+    return paddle.stack(channels, axis=1)
 
 
-def clip_preprocess(images, size=INPUT_SIZE, dtype="float64"):
-    """Generator output [N,3,H,W] in [-1,1] -> CLIP input [N,3,size,size], as PIL would make it.
+@paddle.no_grad()
+def clip_preprocess(images, size=INPUT_SIZE):
+    """Generator output [N,3,H,W] in [-1,1] -> CLIP input float32 [N,3,size,size], exactly as PIL makes it.
 
     uint8 quantisation, PIL's antialiased bicubic resize of the shorter side to ``size``
     (horizontal pass, then vertical, each rounded to uint8 levels), center crop and
-    normalization. ``dtype`` is the resampling precision: float64 gives PIL's levels
-    exactly, float32 is twice as fast (and half the memory) with rare one-level differences.
+    normalization; float32 throughout, exact (see the module docstring).
     """
-    height, width = images.shape[2], images.shape[3]
-    rows, cols = _crop_matrices(height, width, size, dtype)
-    levels = quantize_to_levels(images).astype(dtype)
-    levels = _resample_pass(levels, cols, axis_last=True)
-    levels = _resample_pass(levels, rows, axis_last=False)
-    return normalize_for_clip(levels.astype("float32") / 255.0)
+    batch, channels, height, width = images.shape
+    levels = resample(quantize_to_levels(images).reshape([batch * channels, height, width]), size)
+    return normalize_for_clip(levels.reshape([batch, channels, size, size]) / 255.0)
 
 
 def pil_preprocess(image, size=INPUT_SIZE):
@@ -191,6 +413,68 @@ def save_random_clip_weights(path, seed=0):
     paddle.save(build_clip_model().state_dict(), path)
 
 
+class ImageTowerGraph(nn.Layer):
+    """CLIP's ViT image tower (paddleclip ``VisualTransformer``) as exported for Paddle Inference.
+
+    ``VisualTransformer.forward`` with one change: the output reads only the class token,
+    so the last block computes its attention query, output projection and MLP for that
+    token alone (keys and values still for every token): 6.6% fewer FLOPs, same math.
+    """
+
+    def __init__(self, visual):
+        super().__init__()
+        self.visual = visual
+
+    def forward(self, pixels):
+        visual = self.visual
+        x = visual.conv1(pixels)
+        x = x.reshape([x.shape[0], x.shape[1], -1]).transpose([0, 2, 1])
+        cls = visual.class_embedding + paddle.zeros([x.shape[0], 1, x.shape[2]], dtype=x.dtype)
+        x = visual.ln_pre(paddle.concat([cls, x], axis=1) + visual.positional_embedding)
+        *blocks, last = visual.transformer.resblocks
+        for block in blocks:
+            x = block(x)
+        normed = last.ln_1(x)
+        x = x[:, :1] + last.attn(normed[:, :1], normed, normed)
+        x = x + last.mlp(last.ln_2(x))
+        return paddle.matmul(visual.ln_post(x[:, 0, :]), visual.proj)
+
+
+class ImageTower:
+    """CLIP's image tower: pixels float32 Tensor [B,3,224,224] (``clip_preprocess``) -> embeddings Tensor [B,512].
+
+    On CPUs it runs ``ImageTowerGraph`` as a Paddle Inference program with oneDNN, exported
+    once per weights into ``$PPGAN_HOME/compiled/`` (``ppgan.utils.compiled``), and keeps no
+    eager copy of the weights; on GPUs, with ``PPGAN_SYNTHESIS=eager`` or ``eager=True`` it
+    calls the eager ``visual`` layer. Both agree to float rounding (cosine similarity above
+    0.99999, tested). ``weights_digest`` identifies the weights (md5 hex).
+    """
+
+    INPUT = "pixels"
+
+    def __init__(self, visual, eager=None):
+        visual.eval()
+        self.eager = compiled.use_eager_programs() if eager is None else eager
+        self.weights_digest = compiled.fingerprint(visual.state_dict())
+        self.visual = visual if self.eager else None
+        self._predictor = None if self.eager else self._load_predictor(visual)
+
+    def _load_predictor(self, visual):
+        size = visual.input_resolution
+        graph = inspect.getsource(ImageTowerGraph)  # an edited graph is exported anew
+        key = compiled.fingerprint({}, self.weights_digest, graph, importlib.metadata.version("paddleclip"), size)
+        spec = [paddle.static.InputSpec([None, 3, size, size], "float32", name=self.INPUT)]
+        directory = compiled.cached_export(
+            key, "image_tower", lambda prefix: compiled.export_layer(ImageTowerGraph(visual), spec, prefix))
+        return compiled.create_cpu_predictor(directory, "image_tower")
+
+    def __call__(self, pixels):
+        if self.eager:
+            with paddle.no_grad():
+                return self.visual(pixels)
+        return paddle.to_tensor(compiled.run_predictor(self._predictor, {self.INPUT: pixels})[0])
+
+
 class ClipEncoder:
     """CLIP ViT-B/32 text and image encoder (inference only; outputs are unnormalized).
 
@@ -206,6 +490,14 @@ class ClipEncoder:
         self.model = build_clip_model()
         if path is not None:
             load_clip_weights(self.model, path)
+        self._image_tower = None
+
+    @property
+    def image_tower(self):
+        """The ``ImageTower`` of this model (made, and on CPUs compiled, on first use)."""
+        if self._image_tower is None:
+            self._image_tower = ImageTower(self.model.visual)
+        return self._image_tower
 
     @paddle.no_grad()
     def encode_text(self, texts):
@@ -229,5 +521,5 @@ class ClipEncoder:
 
     @paddle.no_grad()
     def encode_images(self, images):
-        """Generator output [N,3,H,W] in [-1,1] -> image embeddings float32 Tensor [N,512]."""
-        return self.model.encode_image(clip_preprocess(images))
+        """Generator output [N,3,H,W] in [-1,1] -> image embeddings float32 Tensor [N,512] (``image_tower``)."""
+        return self.image_tower(clip_preprocess(images))

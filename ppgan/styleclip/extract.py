@@ -31,7 +31,8 @@ import numpy as np
 import paddle
 from tqdm import tqdm
 
-from ..models.generators.fast_synthesis import SynthesisProgram, use_eager_synthesis
+from ..models.generators.fast_synthesis import SynthesisProgram
+from ..utils import compiled
 from ..utils.errors import UserError
 from ..utils.fileio import atomic_path
 from .clip_encoder import clip_preprocess
@@ -144,13 +145,13 @@ def check_s_codes_match_stats(s_codes, mean, std, s_path, stat_path):
                         f"by {distance:.1f} std in the median channel); pass files made for the same generator")
 
 
-def inputs_fingerprint(generator, image_encoder, s_codes, mean, std):
+def inputs_fingerprint(generator, image_tower, s_codes, mean, std):
     """md5 of everything the rows depend on: generator and CLIP image tower weights, S samples, statistics."""
     digest = hashlib.md5()
-    for state in (generator.state_dict(), image_encoder.state_dict()):
-        for name, value in state.items():
-            digest.update(name.encode())
-            digest.update(np.ascontiguousarray(value.numpy()).tobytes())
+    for name, value in generator.state_dict().items():
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(value.numpy()).tobytes())
+    digest.update(image_tower.weights_digest.encode())
     for array in list(s_codes) + list(mean) + list(std):
         digest.update(np.ascontiguousarray(array, np.float32).tobytes())
     return digest.hexdigest()
@@ -254,7 +255,7 @@ class DirectionExtractor:
 
     Args:
         generator: StyleGANv2Generator in eval mode.
-        image_encoder: CLIP's image tower (``ClipEncoder(...).model.visual``): CLIP inputs [B,3,224,224] -> [B,512].
+        image_encoder: CLIP's ``ImageTower`` (``ClipEncoder(...).image_tower``): CLIP inputs [B,3,224,224] -> [B,512].
         s_codes: list of float32 [N, C_l], one per style layer (the first N samples).
         mean, std: lists of float32 [C_l] (every style layer).
         alpha: how far each channel moves, in std units.
@@ -292,9 +293,11 @@ class DirectionExtractor:
         return self._program[1]
 
     def backend(self):
-        """What the rows' last bits depend on besides the inputs and batch sizes: synthesis backend, device type."""
-        eager = use_eager_synthesis() if self.eager is None else self.eager
-        return f"{'eager' if eager else 'onednn'}-{paddle.get_device().split(':')[0]}"
+        """What the rows' last bits depend on besides the inputs and batch sizes: synthesis and CLIP tower
+        backends, device type."""
+        synthesis_eager = compiled.use_eager_programs() if self.eager is None else self.eager
+        names = ["eager" if eager else "onednn" for eager in (synthesis_eager, self.image_encoder.eager)]
+        return "-".join(names + [paddle.get_device().split(":")[0]])
 
     def _chunks(self, count):
         return [slice(lo, min(lo + self.render_batch, count)) for lo in range(0, count, self.render_batch)]
@@ -304,9 +307,13 @@ class DirectionExtractor:
         if layer == 0:
             return None, None
         codes = [s[images.start:images.stop] for s in self.s_codes[:layer]]
+        # The state's last bits depend on eager Paddle's thread count: one thread, whatever the process
+        # has (ranks of a launch get fewer), so every run and rank computes the same rows.
+        compiled.set_eager_threads(1)
         with paddle.no_grad():
             states = [self.generator.synthesis_partial([paddle.to_tensor(c[part]) for c in codes], 0, layer)
                       for part in self._chunks(len(images))]
+        compiled.set_eager_threads()
         return tuple(paddle.concat(parts) for parts in zip(*states))
 
     def render(self, batch, state):

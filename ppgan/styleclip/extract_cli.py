@@ -75,7 +75,7 @@ def load_inputs(args):
     s_codes = load_s_codes(s_path, generator.channels_lst, args.num_images, flag="--S_path")
     mean, std = load_stats(stat_path, generator.channels_lst)
     check_s_codes_match_stats(s_codes, mean, std, s_path, stat_path)
-    image_encoder = ClipEncoder(args.clip_weight_path).model.visual
+    image_encoder = ClipEncoder(args.clip_weight_path).image_tower  # the eager text tower is dropped here
     return generator, rows, image_encoder, s_codes, mean, std
 
 

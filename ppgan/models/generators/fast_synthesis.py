@@ -4,23 +4,18 @@ Paddle's eager CPU kernels run StyleGAN2's convolutions at 15-35 GFLOP/s; the
 same graph run by Paddle Inference with oneDNN reaches 100-150 GFLOP/s here
 (``benchmark/bench_generator.py``). ``SynthesisProgram`` exports
 ``generator.synthesis_partial(start..end)`` with fixed noise once per
-(architecture, weights, start layer), caches the files under
-``$PPGAN_HOME/compiled/``, and runs them. On a GPU, or with
+(architecture, weights, start layer, source code), caches the files under
+``$PPGAN_HOME/compiled/`` (``ppgan.utils.compiled``), and runs them. On a GPU, or with
 ``PPGAN_SYNTHESIS=eager``, it calls the eager generator instead; both give the
 same image up to float rounding (tested).
 """
-import hashlib
 import inspect
-import os
-import shutil
 import sys
-import tempfile
 
-import numpy as np
 import paddle
 import paddle.nn as nn
 
-from ...utils.download import cache_dir
+from ...utils import compiled
 
 
 class _SynthesisTail(nn.Layer):
@@ -47,15 +42,9 @@ def _program_sources(generator):
 
 
 def _fingerprint(generator, start):
-    """md5 of what an exported program depends on: architecture, weights, start layer, code and Paddle version."""
-    digest = hashlib.md5()
-    digest.update(repr((type(generator).__name__, generator.size, generator.style_dim, sorted(generator.channels.items()),
-                        start, paddle.__version__)).encode())
-    digest.update(_program_sources(generator).encode())
-    for name, value in generator.state_dict().items():
-        digest.update(name.encode())
-        digest.update(np.ascontiguousarray(value.numpy()).tobytes())
-    return digest.hexdigest()
+    """Cache key of an exported program: architecture, start layer, traced source, weights, Paddle's version."""
+    return compiled.fingerprint(generator.state_dict(), type(generator).__name__, generator.size, generator.style_dim,
+                                sorted(generator.channels.items()), start, _program_sources(generator))
 
 
 def export_synthesis(generator, path_prefix, start=0):
@@ -71,15 +60,7 @@ def export_synthesis(generator, path_prefix, start=0):
         x_shape, skip_shape = generator.state_shapes(start)
         spec_state = [paddle.static.InputSpec([None] + x_shape, "float32", name="x"),
                       paddle.static.InputSpec([None] + skip_shape, "float32", name="skip")]
-    tail = _SynthesisTail(generator, start)
-    tail.eval()
-    static = paddle.jit.to_static(tail, input_spec=[spec_state, spec_styles], full_graph=True)
-    paddle.jit.save(static, path_prefix)
-
-
-def use_eager_synthesis():
-    """Eager mode on GPUs and when ``PPGAN_SYNTHESIS=eager``; Paddle Inference (oneDNN) on CPUs."""
-    return os.environ.get("PPGAN_SYNTHESIS") == "eager" or "gpu" in paddle.get_device()
+    compiled.export_layer(_SynthesisTail(generator, start), [spec_state, spec_styles], path_prefix)
 
 
 class SynthesisProgram:
@@ -96,37 +77,13 @@ class SynthesisProgram:
         if start == 1 or (start > 0 and generator.is_torgb(start)):
             raise ValueError(f"a synthesis program starts at 0 or at a conv layer >= 2, not {start}")
         self.generator, self.start = generator, start
-        self.eager = use_eager_synthesis() if eager is None else eager
+        self.eager = compiled.use_eager_programs() if eager is None else eager
         self._predictor = None if self.eager else self._load_predictor()
 
-    def _model_dir(self):
-        root = os.path.join(cache_dir(), "compiled")
-        directory = os.path.join(root, _fingerprint(self.generator, self.start))
-        if not os.path.isdir(directory):
-            os.makedirs(root, exist_ok=True)
-            tmp = tempfile.mkdtemp(prefix=".export.", dir=root)
-            try:
-                export_synthesis(self.generator, os.path.join(tmp, "synthesis"), self.start)
-                os.replace(tmp, directory)
-            except OSError:
-                if not os.path.isdir(directory):
-                    raise
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-        return directory
-
     def _load_predictor(self):
-        from paddle import inference
-
-        directory = self._model_dir()
-        model_file = next(os.path.join(directory, f) for f in os.listdir(directory)
-                          if f.startswith("synthesis.") and f.endswith((".json", ".pdmodel")))
-        config = inference.Config(model_file, os.path.join(directory, "synthesis.pdiparams"))
-        config.disable_gpu()
-        config.enable_onednn()
-        config.set_cpu_math_library_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-        config.disable_glog_info()
-        return inference.create_predictor(config)
+        directory = compiled.cached_export(_fingerprint(self.generator, self.start), "synthesis",
+                                           lambda prefix: export_synthesis(self.generator, prefix, self.start))
+        return compiled.create_cpu_predictor(directory, "synthesis")
 
     def __call__(self, styles, x=None, skip=None):
         if self.eager:
@@ -134,15 +91,7 @@ class SynthesisProgram:
                 _, image = self.generator.synthesis_partial(styles, self.start, self.generator.num_style_layers,
                                                             x=x, skip=skip)
             return image
-        feeds = {}
+        feeds = {f"style_{i}": styles[i] for i in range(self.start, len(styles))}
         if self.start > 0:
             feeds["x"], feeds["skip"] = x, skip
-        for i in range(self.start, len(styles)):
-            feeds[f"style_{i}"] = styles[i]
-        predictor = self._predictor
-        for name in predictor.get_input_names():
-            value = feeds[name]
-            predictor.get_input_handle(name).copy_from_cpu(
-                np.ascontiguousarray(value.numpy() if isinstance(value, paddle.Tensor) else value, dtype="float32"))
-        predictor.run()
-        return paddle.to_tensor(predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu())
+        return paddle.to_tensor(compiled.run_predictor(self._predictor, feeds)[0])

@@ -1,0 +1,110 @@
+"""Paddle Inference programs on the CPU: export a layer once, cache it by a fingerprint, run it with oneDNN.
+
+Paddle's eager CPU kernels leave much of the machine idle; the same graph saved with
+``paddle.jit.to_static`` + ``paddle.jit.save`` and run by a Paddle Inference predictor
+with oneDNN is faster (the generator's synthesis, CLIP's image tower). The exports live in
+``$PPGAN_HOME/compiled/<fingerprint>``; the fingerprint covers whatever the graph depends
+on (architecture, weights, Paddle's version), so a change makes a new export and a stale
+one is never run. Exporting to a temporary folder renamed into place keeps a killed
+export from leaving a half-written program.
+
+On GPUs, or with ``PPGAN_SYNTHESIS=eager``, the callers run their eager layers instead.
+"""
+import hashlib
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import paddle
+
+from .download import cache_dir
+
+
+def use_eager_programs():
+    """Eager Paddle on GPUs and when ``PPGAN_SYNTHESIS=eager``; Paddle Inference (oneDNN) programs on CPUs."""
+    return os.environ.get("PPGAN_SYNTHESIS") == "eager" or "gpu" in paddle.get_device()
+
+
+def cpu_threads():
+    """Threads of the math library: ``OMP_NUM_THREADS`` (``import ppgan`` sets it to the usable cores)."""
+    return int(os.environ.get("OMP_NUM_THREADS", "1"))
+
+
+def fingerprint(state_dict, *description):
+    """md5 hex of ``description`` (reprs of what shapes the graph), Paddle's version and every weight."""
+    digest = hashlib.md5()
+    digest.update(repr(description + (paddle.__version__,)).encode())
+    for name, value in state_dict.items():
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(value.numpy()).tobytes())
+    return digest.hexdigest()
+
+
+def export_layer(layer, input_spec, path_prefix):
+    """Save ``layer`` (eval mode) as a static program at ``path_prefix`` (.json or .pdmodel, and .pdiparams)."""
+    layer.eval()
+    paddle.jit.save(paddle.jit.to_static(layer, input_spec=input_spec, full_graph=True), path_prefix)
+
+
+def cached_export(key, name, export):
+    """Folder ``$PPGAN_HOME/compiled/<key>`` holding the program ``name``, made by ``export(path_prefix)`` if absent.
+
+    ``export`` writes into a temporary folder that is renamed into place, so the folder
+    is complete or absent; when two processes race, the first rename wins.
+    """
+    root = os.path.join(cache_dir(), "compiled")
+    directory = os.path.join(root, key)
+    if not os.path.isdir(directory):
+        os.makedirs(root, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".export.", dir=root)
+        try:
+            export(os.path.join(tmp, name))
+            os.replace(tmp, directory)
+        except OSError:
+            if not os.path.isdir(directory):
+                raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return directory
+
+
+def create_cpu_predictor(directory, name, disabled_passes=()):
+    """Paddle Inference predictor of the program ``name`` in ``directory``: CPU, oneDNN, ``cpu_threads()`` threads.
+
+    ``disabled_passes``: optimisation passes to skip (``config.delete_pass``), e.g. a oneDNN fuse pass that crashes.
+    """
+    from paddle import inference
+
+    model_file = next(os.path.join(directory, f) for f in sorted(os.listdir(directory))
+                      if f.startswith(name + ".") and f.endswith((".json", ".pdmodel")))
+    config = inference.Config(model_file, os.path.join(directory, name + ".pdiparams"))
+    config.disable_gpu()
+    config.enable_onednn()
+    for name_of_pass in disabled_passes:
+        config.delete_pass(name_of_pass)
+    config.set_cpu_math_library_num_threads(cpu_threads())
+    config.disable_glog_info()
+    return inference.create_predictor(config)
+
+
+def set_eager_threads(count=None):
+    """Threads of eager Paddle's CPU math in the calling thread (default ``cpu_threads()``).
+
+    A predictor run leaves them at one; eager results can differ in their last bits with the count.
+    """
+    paddle.base.core.set_num_threads(count or cpu_threads())
+
+
+def run_predictor(predictor, feeds):
+    """Run ``predictor`` on ``feeds`` ({input name: Tensor or array}, as float32) -> its outputs as numpy arrays.
+
+    Restores the eager thread count the run resets (``set_eager_threads``).
+    """
+    for name in predictor.get_input_names():
+        value = feeds[name]
+        array = value.numpy() if isinstance(value, paddle.Tensor) else value
+        predictor.get_input_handle(name).copy_from_cpu(np.ascontiguousarray(array, dtype="float32"))
+    predictor.run()
+    set_eager_threads()
+    return [predictor.get_output_handle(name).copy_to_cpu() for name in predictor.get_output_names()]
