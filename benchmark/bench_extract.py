@@ -1,6 +1,6 @@
 """Speed of global direction extraction at the 1024 config (random generator and CLIP weights).
 
-    python benchmark/bench_extract.py [--num_images 4] [--batch_size 8] [--layers 6,21]
+    python benchmark/bench_extract.py [--num_images 4] [--batch_size 4] [--layers 6,21]
 
 Seconds per (channel, image) on one channel of an early and of a late style
 layer, for PaddleGAN's straightforward loop and for each optimisation added
@@ -188,7 +188,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--num_images", type=int, default=4, help="images per channel (the real run: 100)")
-    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--batch_size", type=int, default=4)
     parser.add_argument("--layers", default="6,21", help="an early and a late style layer (non-toRGB)")
     parser.add_argument("--variant", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()

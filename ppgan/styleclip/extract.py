@@ -264,7 +264,7 @@ class DirectionExtractor:
         eager: force the eager synthesis (default: Paddle Inference on CPU, eager on GPU).
     """
 
-    def __init__(self, generator, image_encoder, s_codes, mean, std, alpha=5.0, batch_size=8, render_batch=None,
+    def __init__(self, generator, image_encoder, s_codes, mean, std, alpha=5.0, batch_size=4, render_batch=None,
                  eager=None):
         if batch_size < 2:
             raise UserError(f"--batch_size {batch_size} is too small: a batch holds at least one -/+ pair")

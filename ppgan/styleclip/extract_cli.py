@@ -2,7 +2,7 @@
 
     python ppgan/apps/styleganv2clip_predictor.py extract --dataset_name ffhq-config-f [--model_type ffhq-config-f |
         --weight_path FILE ...] [--S_path FILE] [--stat_path FILE] [--clip_weight_path FILE] [--num_images 100]
-        [--alpha 5] [--batch_size 8] [--render_batch R] [--channel_range START:END] [--output FILE]
+        [--alpha 5] [--batch_size 4] [--render_batch R] [--channel_range START:END] [--output FILE]
         [--checkpoint_every CHANNELS] [--merge_wait SECONDS] [--cpu]
     python -m paddle.distributed.launch --nproc_per_node N ppgan/apps/styleganv2clip_predictor.py extract ...
     python ppgan/apps/styleganv2clip_predictor.py extract --merge [--output FILE | --dataset_name NAME]
@@ -29,7 +29,8 @@ def parse_args(argv):
     parser.add_argument("--clip_weight_path", default=None, help="CLIP ViT-B/32 weights (default: released file)")
     parser.add_argument("--num_images", type=int, default=100, help="S samples each channel is measured on")
     parser.add_argument("--alpha", type=float, default=5.0, help="channel offset, in std units")
-    parser.add_argument("--batch_size", type=int, default=8, help="renders per batch, embedded by CLIP at once")
+    parser.add_argument("--batch_size", type=int, default=4,
+                        help="renders per batch, embedded by CLIP at once (raise it on a GPU)")
     parser.add_argument("--render_batch", type=int, default=None,
                         help="renders per synthesis call, a divisor of --batch_size (default: 1 at 1024 px, "
                              "(1024/size)^2 below; about 1.25 GB each at 1024 px on CPU)")
