@@ -6,7 +6,7 @@ Milliseconds per image (random renders and random CLIP weights), min and median 
 ``--rounds`` interleaved rounds, so that load from other processes hits every variant alike:
 
   preprocess float64   the previous ``clip_preprocess``: dense float64 products (exact)
-  preprocess           ``clip_preprocess``: exact float32 split products, banded and phase-wise
+  preprocess           ``clip_preprocess``: exact float32 split products (vertical pass banded)
   tower eager          ``model.visual`` in eager Paddle (the previous extraction, and the GPU path)
   tower compiled       ``ImageTower``: Paddle Inference with oneDNN (extraction on CPUs)
 

@@ -12,10 +12,8 @@ filter coefficients (``pil_bicubic_matrix``) and levels integers 0..255. Splitti
 of ``A_hi @ levels`` and ``A_lo @ levels`` an integer below 2**24, so float32 matrix
 products compute both exactly in any summation order, and ``levels_from_split``
 combines them exactly. The filters are banded (19 taps per output at 1024 -> 224):
-the vertical pass multiplies gathered bands of rows, and when the horizontal filter
-repeats along the row (p outputs every c inputs: 7 every 32 at 1024 px) the
-horizontal pass is one product with a c-wide template per phase (``PhasePlan``),
-with the few edge columns whose filter window is clipped computed on their own.
+the vertical pass multiplies gathered bands of rows; the horizontal pass is one
+dense product.
 
 The image tower runs as a Paddle Inference program on CPUs (``ImageTower``).
 """
@@ -23,7 +21,6 @@ import collections
 import functools
 import importlib.metadata
 import inspect
-import math
 
 import clip
 import numpy as np
@@ -192,129 +189,12 @@ def vertical_pass(levels, bands):
     return out if count * rows == bands.size else out[:, :bands.size]
 
 
-PhasePlan = collections.namedtuple("PhasePlan", "template k shifts reach chunk phases fix_columns fix_inputs fix_split "
-                                                "edge_inputs edge_split")
-PhasePlan.__doc__ = """A horizontal resampling matrix [p * Q, c * Q] that repeats every c inputs and p outputs.
-
-Output column ``q * p + f`` (chunk q, phase f) is ``sum_d in_chunk[q + d] @ block[d, f]`` over
-|d| <= ``reach``, except the ``fix_columns`` (clipped filter windows at the edges), whose
-coefficients on the input columns ``fix_inputs`` are ``fix_split``; ``edge_split`` (on
-``edge_inputs``) gives the first and last ``reach * p`` columns. ``template`` holds the
-nonzero rows of the split blocks: first d = 0 for every (hi/lo, phase), then runs of
-consecutive phases of the other offsets; ``shifts`` lists (d, first output row, first
-template row, rows) for these runs.
-"""
-
-
-def _columns_split(matrix, columns):
-    """(input columns used, ``Split`` on them) of the rows ``columns`` of ``matrix``."""
-    inputs = np.nonzero(matrix[columns].any(axis=0))[0]
-    return inputs, split_coefficients(matrix[np.ix_(columns, inputs)])
-
-
-def _runs(values):
-    """Sorted integers -> lists of consecutive ones."""
-    runs = []
-    for value in values:
-        if runs and runs[-1][-1] == value - 1:
-            runs[-1].append(value)
-        else:
-            runs.append([value])
-    return runs
-
-
-@functools.lru_cache(maxsize=None)
-def phase_plan(in_size, out_size):
-    """``PhasePlan`` of ``pil_bicubic_matrix(in_size, out_size)``, or None when it does not repeat usefully."""
-    chunks = math.gcd(in_size, out_size)
-    phases, chunk = out_size // chunks, in_size // chunks
-    if chunk < 4:  # a product with so narrow chunks is slower than the dense pass
-        return None
-    matrix = pil_bicubic_matrix(in_size, out_size)
-    middle = chunks // 2
-    rows = matrix[middle * phases:(middle + 1) * phases]
-    used = np.nonzero(rows.any(axis=0))[0]
-    reach = int(max(middle - used[0] // chunk, used[-1] // chunk - middle))
-    if middle - reach < 0 or middle + reach >= chunks:
-        return None
-    offsets = range(-reach, reach + 1)
-    blocks = np.stack([rows[:, (middle + d) * chunk:(middle + d + 1) * chunk] for d in offsets])
-    expected = np.zeros_like(matrix)
-    clean = np.ones(out_size, bool)
-    for q in range(chunks):
-        for d, block in zip(offsets, blocks):
-            if 0 <= q + d < chunks:
-                expected[q * phases:(q + 1) * phases, (q + d) * chunk:(q + d + 1) * chunk] = block
-            else:  # would read a neighbouring row's chunk
-                clean[q * phases:(q + 1) * phases] &= ~block.any(axis=1)
-    fix_columns = np.nonzero(~clean | (expected != matrix).any(axis=1))[0]
-    if len(fix_columns) > out_size // 4:
-        return None
-    # split whole rows (phase f: its blocks side by side) -> parts [d, hi/lo, phase, c]
-    split = split_coefficients(blocks.transpose(1, 0, 2).reshape(phases, -1))
-    parts = np.stack(split[:2]).reshape(2, phases, len(offsets), chunk).transpose(2, 0, 1, 3)
-    template, shifts, row = [parts[reach].reshape(2 * phases, chunk)], [], 2 * phases
-    for d in offsets:
-        if d:
-            for part in range(2):
-                for run in _runs(np.nonzero(blocks[d + reach].any(axis=1))[0]):
-                    template.append(parts[d + reach, part, run])
-                    shifts.append((d, part * phases + int(run[0]), row, len(run)))
-                    row += len(run)
-    edges = np.r_[0:reach * phases, out_size - reach * phases:out_size]
-    return PhasePlan(np.ascontiguousarray(np.concatenate(template)), split.k, tuple(shifts), reach, chunk, phases,
-                     fix_columns, *_columns_split(matrix, fix_columns), *_columns_split(matrix, edges))
-
-
-def phase_horizontal_pass(levels, plan):
-    """Horizontal PIL pass of levels [R, W] with a ``PhasePlan`` -> (levels [p, R, Q], fix [R, n_fix] or None).
-
-    One float32 product of the template with every c-wide chunk gives a term per
-    (template row, row, chunk); laid out flat, output chunk q adds the terms of chunk q + d,
-    i.e. the flat terms shifted by d, so the input is never copied. The shift reads another
-    row's terms only in the fix columns (recomputed from the input columns they use) and,
-    across phases, in the first and last ``reach`` chunks of the first and last row
-    (recomputed too).
-    """
-    rows, width = levels.shape
-    reach, chunks = plan.reach, width // plan.chunk
-    terms = paddle.matmul(paddle.to_tensor(plan.template), levels.reshape([-1, plan.chunk]), transpose_y=True)
-    size = terms.shape[1]  # rows * chunks
-    flat = terms.reshape([-1])
-    total = flat[:2 * plan.phases * size]  # the d = 0 terms of (hi/lo, phase), in place of the sum
-    for d, out_row, template_row, count in plan.shifts:
-        start, source = out_row * size, template_row * size + d
-        stop = start + min(count * size, flat.shape[0] - source)
-        total[start:stop] = total[start:stop] + flat[source:source + stop - start]
-    hi, lo = total.reshape([2, plan.phases, rows, chunks])
-    phased = levels_from_split(hi, lo, plan.k)
-    edge_rows = paddle.gather(levels, paddle.to_tensor([0, rows - 1]))
-    edges = dense_pass(paddle.gather(edge_rows, paddle.to_tensor(plan.edge_inputs), axis=1), plan.edge_split)
-    edges = edges.reshape([2, 2, reach, plan.phases]).transpose([3, 0, 1, 2])  # phase, row, side, chunk
-    for row, index in ((0, 0), (1, rows - 1)):
-        phased[:, index, :reach] = edges[:, row, 0]
-        phased[:, index, chunks - reach:] = edges[:, row, 1]
-    if not len(plan.fix_columns):
-        return phased, None
-    return phased, dense_pass(paddle.gather(levels, paddle.to_tensor(plan.fix_inputs), axis=1), plan.fix_split)
-
-
 def resample(levels, size=INPUT_SIZE):
     """PIL's bicubic resize of the shorter side to ``size`` and center crop: levels [B, H, W] -> [B, size, size]."""
-    batch, height, width = levels.shape
+    _, height, width = levels.shape
     out_h, out_w = resized_size(height, width, size)
     top, left = center_crop_offsets(out_h, out_w, size)
-    bands = band_plan(height, out_h, top, size)
-    plan = phase_plan(width, out_w) if out_w == size else None
-    if plan is None:
-        return vertical_pass(dense_pass(levels, column_split(width, out_w, left, size)), bands)
-    chunks = width // plan.chunk
-    phased, fixed = phase_horizontal_pass(levels.reshape([batch * height, width]), plan)
-    phased = vertical_pass(phased.reshape([plan.phases * batch, height, chunks]), bands)
-    out = phased.reshape([plan.phases, batch, size, chunks]).transpose([1, 2, 3, 0]).reshape([batch, size, size])
-    if fixed is not None:
-        out[:, :, paddle.to_tensor(plan.fix_columns)] = vertical_pass(fixed.reshape([batch, height, -1]), bands)
-    return out
+    return vertical_pass(dense_pass(levels, column_split(width, out_w, left, size)), band_plan(height, out_h, top, size))
 
 
 def normalize_for_clip(unit_images):

@@ -69,11 +69,8 @@ def cached_export(key, name, export):
     return directory
 
 
-def create_cpu_predictor(directory, name, disabled_passes=()):
-    """Paddle Inference predictor of the program ``name`` in ``directory``: CPU, oneDNN, ``cpu_threads()`` threads.
-
-    ``disabled_passes``: optimisation passes to skip (``config.delete_pass``), e.g. a oneDNN fuse pass that crashes.
-    """
+def create_cpu_predictor(directory, name):
+    """Paddle Inference predictor of the program ``name`` in ``directory``: CPU, oneDNN, ``cpu_threads()`` threads."""
     from paddle import inference
 
     model_file = next(os.path.join(directory, f) for f in sorted(os.listdir(directory))
@@ -81,8 +78,6 @@ def create_cpu_predictor(directory, name, disabled_passes=()):
     config = inference.Config(model_file, os.path.join(directory, name + ".pdiparams"))
     config.disable_gpu()
     config.enable_onednn()
-    for name_of_pass in disabled_passes:
-        config.delete_pass(name_of_pass)
     config.set_cpu_math_library_num_threads(cpu_threads())
     config.disable_glog_info()
     return inference.create_predictor(config)
