@@ -2,15 +2,17 @@
 
     python benchmark/bench_extract.py [--num_images 4] [--batch_size 4] [--layers 6,21]
 
-Seconds per (channel, image) on one channel of an early and of a late style
-layer, for PaddleGAN's straightforward loop and for each optimisation added
-in turn (every variant runs in its own process, after a warm-up, so its peak
-RSS is its own):
+Seconds per (channel, image) on the first channel(s) of an early and of a late
+style layer (the extractor variants: as many as one batch holds), for PaddleGAN's
+straightforward loop and for each optimisation added in turn (every variant runs
+in its own process, after a warm-up, so its peak RSS is its own):
 
   baseline   eager synthesis_from_styles of -/+ renders in batches of 10, uint8 + PIL preprocessing, CLIP
   +compiled  full renders by the Paddle Inference (oneDNN) program, one -/+ pair per batch
   +tensor    the same with CLIP preprocessing on tensors (``clip_preprocess``) and the compiled CLIP tower
-  +prefix    renders start at the moved layer from the state computed once per image (extractor, batch 2)
+  +prefix    renders start at the moved layer from the state computed once per image (extractor, batch 2,
+             every later layer modulated per render by ``SynthesisProgram``)
+  +folded    the later layers' styles folded into their weights once per image (``VariantsProgram``)
   +batching  the extractor with --batch_size renders per batch (what ``extract`` runs)
 
 Then the generator / CLIP share of the extractor's time and the hours for 6048
@@ -32,7 +34,7 @@ import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 
 from ppgan.models.generators import StyleGANv2Generator  # noqa: E402
-from ppgan.models.generators.fast_synthesis import SynthesisProgram  # noqa: E402
+from ppgan.models.generators.fast_synthesis import SynthesisProgram, VariantsProgram  # noqa: E402
 from ppgan.styleclip.clip_encoder import ClipEncoder, pil_preprocess  # noqa: E402
 from ppgan.utils.image import to_uint8  # noqa: E402
 from ppgan.styleclip.directions import channel_direction  # noqa: E402
@@ -40,7 +42,7 @@ from ppgan.styleclip.extract import (Batch, DirectionExtractor, finish_direction
                                      moved_styles, plan_rows)
 from ppgan.styleclip.stats import collect_statistics  # noqa: E402
 
-VARIANTS = ["baseline", "+compiled", "+tensor", "+prefix", "+batching"]
+VARIANTS = ["baseline", "+compiled", "+tensor", "+prefix", "+folded", "+batching"]
 PADDLEGAN_SECONDS = 13.2
 GOAL_SECONDS = 2.6
 FULL_IMAGES = 100
@@ -69,12 +71,30 @@ def tail_flops(generator, layer):
     return total
 
 
-class TimedExtractor(DirectionExtractor):
-    """The extractor with the time of its prefix states, renders and CLIP embeddings summed."""
+class UnfoldedVariants:
+    """``VariantsProgram``'s interface over a ``SynthesisProgram``: every later layer modulated per render."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, program, styles):
+        self.program, self.styles = program, styles
+
+    def __call__(self, style, x=None, skip=None):
+        styles = [s.expand([style.shape[0], s.shape[1]]) for s in self.styles]
+        styles[self.program.start] = style
+        return self.program(styles, x, skip)
+
+
+class TimedExtractor(DirectionExtractor):
+    """The extractor with the time of its setup per (layer, image), renders and CLIP embeddings summed.
+
+    Setup: the prefix state, the program (``VariantsProgram``: folded weights, a predictor
+    and its first run; with ``folded=False`` one ``SynthesisProgram`` per layer).
+    """
+
+    def __init__(self, *args, folded=True, **kwargs):
         super().__init__(*args, **kwargs)
-        self.seconds = dict.fromkeys(("prefix", "render", "clip"), 0.0)
+        self.folded = folded
+        self.seconds = dict.fromkeys(("setup", "render", "clip"), 0.0)
+        self._synthesis = (None, None)
 
     def _timed(self, key, fn, *args):
         start = time.perf_counter()
@@ -82,10 +102,26 @@ class TimedExtractor(DirectionExtractor):
         self.seconds[key] += time.perf_counter() - start
         return result
 
-    def prefix_state(self, layer, images):
-        return self._timed("prefix", super().prefix_state, layer, images)
+    def prefix_state(self, layer, image):
+        self._state = self._timed("setup", super().prefix_state, layer, image)
+        return self._state
+
+    def program(self, layer, image):
+        if self.folded:
+            if self._program[0] != (layer, image):
+                self._timed("setup", self._warm_program, layer, image)
+            return self._program[1]
+        if self._synthesis[0] != layer:
+            self._synthesis = (layer, self._timed("setup", SynthesisProgram, self.generator, layer))
+        return UnfoldedVariants(self._synthesis[1], [paddle.to_tensor(s[image:image + 1]) for s in self.s_codes])
+
+    def _warm_program(self, layer, image):
+        """Make the program and run it once on the last prefix state (``run`` makes the state of a
+        (layer, image) before its first render): a new predictor's first run creates its primitives."""
+        super().program(layer, image)(paddle.to_tensor(self.s_codes[layer][image:image + 1]), *self._state)
 
     def render(self, batch, state):
+        self.program(batch.layer, batch.image)  # timed as setup, not as render
         return self._timed("render", super().render, batch, state)
 
     def embed(self, batch, images):
@@ -121,37 +157,40 @@ def straightforward_channel(generator, encoder, s_codes, mean, std, layer, chann
 
 
 def run_variant(variant, args):
-    """Time ``variant`` on one channel per layer of ``args.layers``; returns a JSON-able dict.
+    """Time ``variant`` on the first channel(s) of each layer of ``args.layers``; returns a JSON-able dict.
 
-    The extractor variants count the prefix state of a layer divided by the layer's
+    The extractor variants count the setup of a (layer, image) divided by the layer's
     channel count, as a full run shares it between all of them.
     """
     generator, encoder, s_codes, mean, std = build_inputs(args.size, args.num_images)
     offsets = dict(layer_row_offsets(generator.channels_lst, generator.style_layers))
     result = {"variant": variant, "seconds": [], "rows": []}
-    if variant in ("+prefix", "+batching"):
+    if variant in ("+prefix", "+folded", "+batching"):
         extractor = TimedExtractor(generator, encoder.image_tower, s_codes, mean, std, 5.0,
-                                   args.batch_size if variant == "+batching" else 2)
+                                   args.batch_size if variant == "+batching" else 2, folded=variant != "+prefix")
         del encoder
         split = dict.fromkeys(("generator", "clip"), 0.0)
+        channels = max(1, extractor.batch_size // 2)  # one full batch per image
         for layer in args.layers:
-            warm = Batch(layer, (0,), range(0, 1))
-            extractor.embed(warm, extractor.render(warm, extractor.prefix_state(layer, warm.images)))
+            warm = Batch(layer, (0,), 0)
+            extractor.embed(warm, extractor.render(warm, extractor.prefix_state(layer, warm.image)))
             extractor.seconds = dict.fromkeys(extractor.seconds, 0.0)
+            extractor._program = (None, None)  # the timed run makes image 0's program again
             row = offsets[layer]
-            plan = extractor.plan((row, row + 1))
-            sums = np.zeros((1, 512))
-            positions = np.zeros(extractor.total_rows, np.int64)
+            plan = extractor.plan((row, row + channels))
+            sums = np.zeros((channels, 512))
+            positions = np.full(extractor.total_rows, -1, np.int64)
+            positions[row:row + channels] = np.arange(channels)
             extractor.run(plan, sums, positions)
-            assert list(plan_rows(plan, generator.channels_lst, generator.style_layers)) == [row]
-            # a real run computes the prefix once per image for all channels of the layer
-            prefix = extractor.seconds["prefix"] / generator.channels_lst[layer]
-            per_image = {key: value / args.num_images for key, value in
-                         dict(extractor.seconds, prefix=prefix).items()}
-            result["seconds"].append(sum(per_image.values()))
+            planned = plan_rows(plan, generator.channels_lst, generator.style_layers)
+            assert list(planned) == list(range(row, row + channels))
+            # a real run makes the setup of a (layer, image) once for all channels of the layer
+            sharing = {"setup": generator.channels_lst[layer], "render": channels, "clip": channels}
+            per_pair = {key: value / (args.num_images * sharing[key]) for key, value in extractor.seconds.items()}
+            result["seconds"].append(sum(per_pair.values()))
             result["rows"].append(finish_directions(sums)[0].tolist())
-            split["generator"] += per_image["prefix"] + per_image["render"]
-            split["clip"] += per_image["clip"]
+            split["generator"] += per_pair["setup"] + per_pair["render"]
+            split["clip"] += per_pair["clip"]
         result["split"] = split
     else:
         program, batch = None, 10

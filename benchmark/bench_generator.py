@@ -1,7 +1,9 @@
 """Render speed of the 1024 StyleGAN2 generator (random weights) on this machine.
 
 Seconds per image at batch 1 and 4 for the eager modulated conv in its batched and
-grouped forms, and for the Paddle Inference (oneDNN) program the tools use on CPUs.
+grouped forms, for the Paddle Inference (oneDNN) program the tools use on CPUs, and
+for the program extraction uses: variants of one S code that differ in layer 0 only,
+every later layer with its style folded into its weights (``VariantsProgram``).
 One 1024 render is 74.3 G multiply-adds (148.6 GFLOP).
 
     python benchmark/bench_generator.py [--size 1024] [--repeats 2] [--skip_eager]
@@ -17,7 +19,7 @@ import ppgan  # noqa: E402,F401
 import paddle  # noqa: E402
 
 from ppgan.models.generators import StyleGANv2Generator  # noqa: E402
-from ppgan.models.generators.fast_synthesis import SynthesisProgram  # noqa: E402
+from ppgan.models.generators.fast_synthesis import SynthesisProgram, VariantsProgram  # noqa: E402
 
 
 def multiply_adds(generator):
@@ -71,13 +73,20 @@ def main():
                 return generator.synthesis_from_styles(styles)
         return render
 
-    variants = [("inference (oneDNN), batched", program)]
+    def folded(styles):
+        if folded.program is None:  # one S code: the first sample's (the folding is made once, not timed)
+            folded.program = VariantsProgram(generator, 0, [s[:1] for s in styles], eager=False)
+        return folded.program(styles[0])
+    folded.program = None
+
+    variants = [("inference (oneDNN), batched", program), ("inference, folded (extraction)", folded)]
     if not args.skip_eager:
         variants += [("eager, batched", eager(False)), ("eager, grouped", eager(True))]
     print(f"{'variant':32s} {'batch':>5s} {'s/image':>8s} {'GFLOP/s':>8s}")
     for batch in args.batches:
         with paddle.no_grad():
             styles = generator.style_affine(paddle.randn([batch, 512]))
+        folded.program = None
         for name, render in variants:
             t = seconds_per_image(render, styles, batch, args.repeats)
             print(f"{name:32s} {batch:5d} {t:8.2f} {gflop / t:8.1f}", flush=True)

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import FIXTURES, SMALL_CHANNELS
 from ppgan.models.generators import StyleGANv2Generator
-from ppgan.models.generators.fast_synthesis import SynthesisProgram
+from ppgan.models.generators.fast_synthesis import SynthesisProgram, VariantsProgram
 from ppgan.modules.modulated_conv import ModulatedConv2D, Upsample
 from ppgan.apps.model_loading import load_stylegan2
 from ppgan.utils.errors import UserError
@@ -87,16 +87,46 @@ def test_compiled_synthesis_matches_eager(small_generator):
         assert _max_rel(program(styles, x, skip).numpy(), eager) < 1e-4
 
 
+def noisy_generator(size=64, style_dim=64, n_mlp=2, channels=SMALL_CHANNELS):
+    """A generator (small by default) whose noise strengths and biases are not zero (they are at initialisation)."""
+    paddle.seed(3)
+    generator = StyleGANv2Generator(size, style_dim, n_mlp, channels=channels)
+    generator.eval()
+    for name, param in generator.named_parameters():
+        if name.endswith(("noise.weight", "activate.bias", ".bias")) and "modulation" not in name:
+            param.set_value(paddle.randn(param.shape) * 0.5)
+    return generator
+
+
+@pytest.mark.parametrize("eager", [True, False], ids=["eager", "compiled"])
+def test_variants_program_renders_like_full_renders(eager):
+    """Later layers folded into their weights (``VariantsProgram``) give the full renders of the moved S codes:
+    for two S codes in a row (a new predictor each) and on a second call (the folded weights are fed once)."""
+    g = noisy_generator()
+    styles = g.style_affine(paddle.randn([2, g.style_dim]))
+    for layer in (0, 3, g.style_layers[-1]):
+        for image in (0, 1):
+            code = [s[image:image + 1] for s in styles]
+            moved = code[layer].tile([3, 1]) + paddle.randn([3, g.channels_lst[layer]])
+            full = [s.tile([3, 1]) for s in code[:layer]] + [moved] + [s.tile([3, 1]) for s in code[layer + 1:]]
+            with paddle.no_grad():
+                expected = g.synthesis_from_styles(full).numpy()
+                x, skip = g.synthesis_partial(full, 0, layer) if layer else (None, None)
+            program = VariantsProgram(g, layer, code, eager=eager)
+            for _ in range(2):
+                assert _max_rel(program(moved, x, skip).numpy(), expected) < 1e-4
+
+
 def test_compiled_program_is_exported_again_when_its_code_changes(small_generator, monkeypatch):
     """The cache key of an exported program covers the source it was traced from, not only the weights."""
     from ppgan.models.generators import fast_synthesis
     from ppgan.modules import modulated_conv
 
-    before = fast_synthesis._fingerprint(small_generator, 0)
+    before = fast_synthesis._fingerprint(small_generator, 0, "synthesis")
     getsource = inspect.getsource
     monkeypatch.setattr(inspect, "getsource",
                         lambda module: getsource(module) + ("# edited" if module is modulated_conv else ""))
-    assert fast_synthesis._fingerprint(small_generator, 0) != before
+    assert fast_synthesis._fingerprint(small_generator, 0, "synthesis") != before
 
 
 def test_fresh_noise_changes_the_image_and_fixed_noise_does_not(small_generator):
@@ -123,6 +153,16 @@ def test_batched_and_grouped_modulated_conv_agree(upsample, demodulate, kernel):
     grouped = conv(x, style).numpy()
     assert batched.shape == (3, 16, 16 if upsample else 8, 16 if upsample else 8)
     assert _max_rel(batched, grouped) < 1e-4
+
+
+@pytest.mark.parametrize("upsample,demodulate,kernel", [(False, True, 3), (True, True, 3), (False, False, 1)])
+def test_folded_weight_convolution_equals_the_modulated_conv(upsample, demodulate, kernel):
+    """One style for the whole batch: ``forward_folded(x, folded_weight(style))`` equals ``forward``."""
+    paddle.seed(4)
+    conv = ModulatedConv2D(24, 16, kernel, 32, demodulate=demodulate, upsample=upsample)
+    x, style = paddle.randn([3, 24, 8, 8]), conv.modulation(paddle.randn([1, 32]))
+    modulated = conv(x, style.tile([3, 1])).numpy()
+    assert _max_rel(conv.forward_folded(x, conv.folded_weight(style)).numpy(), modulated) < 1e-5
 
 
 def test_modulated_conv_matches_numpy_definition():
@@ -273,6 +313,23 @@ def test_full_size_compiled_synthesis_matches_eager_and_grouped():
     assert eager.shape == (2, 3, 1024, 1024)
     assert _max_rel(grouped, eager) < 1e-4
     assert _max_rel(compiled, eager) < 1e-4
+
+
+@pytest.mark.slow
+def test_full_size_variants_program_matches_eager_renders():
+    """At 1024, variants of an S code moved in layer 21 (the later layers folded) equal eager full renders, for two
+    S codes in a row (a new predictor each)."""
+    g = noisy_generator(1024, 512, 8, channels=None)
+    layer = 21
+    styles = g.style_affine(paddle.randn([2, 512]))
+    for image in (0, 1):
+        code = [s[image:image + 1] for s in styles]
+        moved = code[layer] + paddle.randn([1, g.channels_lst[layer]])
+        full = code[:layer] + [moved] + code[layer + 1:]
+        with paddle.no_grad():
+            expected = g.synthesis_from_styles(full).numpy()
+            x, skip = g.synthesis_partial(full, 0, layer)
+        assert _max_rel(VariantsProgram(g, layer, code, eager=False)(moved, x, skip).numpy(), expected) < 1e-4
 
 
 def test_export_tool_writes_a_model_paddle_inference_runs(small_generator, tmp_path):

@@ -12,10 +12,11 @@ import paddle.nn.functional as F
 SQRT2 = math.sqrt(2.0)
 
 
-def fused_leaky_relu(x, bias):
-    """``leaky_relu(x + bias, 0.2) * sqrt(2)``, bias [C] broadcast on axis 1 of x [B, C, ...]."""
-    shape = [1, -1] + [1] * (len(x.shape) - 2)
-    return F.leaky_relu(x + bias.reshape(shape), 0.2) * SQRT2
+def fused_leaky_relu(x, bias=None):
+    """``leaky_relu(x + bias, 0.2) * sqrt(2)``, bias [C] (optional) broadcast on axis 1 of x [B, C, ...]."""
+    if bias is not None:
+        x = x + bias.reshape([1, -1] + [1] * (len(x.shape) - 2))
+    return F.leaky_relu(x, 0.2) * SQRT2
 
 
 class FusedLeakyReLU(nn.Layer):
@@ -56,5 +57,5 @@ class EqualLinear(nn.Layer):
         out = paddle.matmul(x, self.weight * self.scale)
         bias = self.bias * self.lr_mul if self.bias is not None else None
         if self.activation == "fused_lrelu":
-            return fused_leaky_relu(out, bias) if bias is not None else F.leaky_relu(out, 0.2) * SQRT2
+            return fused_leaky_relu(out, bias)
         return out + bias if bias is not None else out

@@ -11,6 +11,10 @@ Two formulations of the same modulated convolution (SPEC section 1):
 They are equal up to rounding; the batched one lets the backend run a single
 large convolution and is the faster one on every backend we measured
 (``benchmark/bench_generator.py``).
+
+When a whole batch shares one style vector, ``folded_weight`` folds it into the
+weight once and ``forward_folded`` runs a plain convolution: no per-pixel style
+or demodulation pass (direction extraction renders many variants of one image).
 """
 import math
 
@@ -102,28 +106,43 @@ class ModulatedConv2D(nn.Layer):
         if self.grouped:
             return self._forward_grouped(x, style)
         weight = self.weight[0] * self.scale
-        x = x * style.unsqueeze([2, 3])
-        if self.upsample:
-            x = self.blur(F.conv2d_transpose(x, weight.transpose([1, 0, 2, 3]), stride=2))
-        else:
-            x = F.conv2d(x, weight, padding=self.kernel_size // 2)
+        x = self.forward_folded(x * style.unsqueeze([2, 3]), self._conv_layout(weight))
         if self.demodulate:
             weight_sq = paddle.sum(weight * weight, axis=[2, 3])
             demod = paddle.rsqrt(paddle.matmul(style * style, weight_sq, transpose_y=True) + 1e-8)
             x = x * demod.unsqueeze([2, 3])
         return x
 
-    def _forward_grouped(self, x, style):
-        batch, _, height, width = x.shape
-        weight = self.scale * self.weight * style.reshape([batch, 1, self.in_channels, 1, 1])
+    def modulated_weights(self, style):
+        """One weight per sample with its style (and demodulation) folded in: style [B, in] -> [B, out, in, k, k]."""
+        weight = self.scale * self.weight * style.reshape([-1, 1, self.in_channels, 1, 1])
         if self.demodulate:
             weight = weight * paddle.rsqrt(paddle.sum(weight * weight, axis=[2, 3, 4], keepdim=True) + 1e-8)
-        x = x.reshape([1, batch * self.in_channels, height, width])
-        k = self.kernel_size
+        return weight
+
+    def folded_weight(self, style):
+        """The weight for one style vector ``style`` [in] (or [1, in]), in the layout ``forward_folded`` takes."""
+        return self._conv_layout(self.modulated_weights(style.reshape([1, self.in_channels]))[0])
+
+    def forward_folded(self, x, weight, groups=1):
+        """The convolution alone with a ready weight: x [B, groups*in, H, W] -> [B, groups*out, H', W'].
+
+        ``weight`` is [groups*out, in, k, k], or [groups*in, out, k, k] (transposed
+        convolution's layout) when upsampling; ``folded_weight`` makes one.
+        """
         if self.upsample:
-            weight = weight.transpose([0, 2, 1, 3, 4]).reshape([batch * self.in_channels, self.out_channels, k, k])
-            x = self.blur(F.conv2d_transpose(x, weight, stride=2, groups=batch))
-        else:
-            weight = weight.reshape([batch * self.out_channels, self.in_channels, k, k])
-            x = F.conv2d(x, weight, padding=k // 2, groups=batch)
+            return self.blur(F.conv2d_transpose(x, weight, stride=2, groups=groups))
+        return F.conv2d(x, weight, padding=self.kernel_size // 2, groups=groups)
+
+    def _conv_layout(self, weight):
+        """[out, in, k, k] -> the layout of ``forward_folded`` (in and out swapped when upsampling)."""
+        return weight.transpose([1, 0, 2, 3]) if self.upsample else weight
+
+    def _forward_grouped(self, x, style):
+        batch, _, height, width = x.shape
+        weight = self.modulated_weights(style)
+        if self.upsample:
+            weight = weight.transpose([0, 2, 1, 3, 4])
+        weight = weight.reshape([-1] + weight.shape[2:])
+        x = self.forward_folded(x.reshape([1, batch * self.in_channels, height, width]), weight, groups=batch)
         return x.reshape([batch, self.out_channels, x.shape[2], x.shape[3]])

@@ -9,14 +9,15 @@ embedded by CLIP, and the pair is reduced at once:
 
 The work plan (``plan_batches``) is a pure function of the S layout, the row
 range, N, the batch size, the rank and the number of ranks. In a layer,
-channels form groups of ``k`` aligned to the layer's first channel, images
-blocks of ``m``; a batch is one (group, image block): 2*k*m renders padded to
-``batch_size``. Groups are dealt round-robin to ranks. Batches run layer by
-layer, image block by image block, so the state entering the moved layer is
-computed once per (layer, image block) and shared by every channel of the
-layer. What a render is batched with depends only on its channel, never on
-where a run was resumed or on the number of ranks: resumed and sharded runs
-give the same bits as an uninterrupted single-process run.
+channels form groups of ``batch_size // 2`` aligned to the layer's first
+channel; a batch is one (group, S code): the -/+ renders of each channel of the
+group, padded to ``batch_size``. Groups are dealt round-robin to ranks. Batches
+run layer by layer, S code by S code, so the state entering the moved layer and
+the later layers' folded weights (``VariantsProgram``) are computed once per
+(layer, S code) and shared by every channel of the layer. What a render is
+batched with depends only on its channel, never on where a run was resumed or
+on the number of ranks: resumed and sharded runs give the same bits as an
+uninterrupted single-process run.
 """
 import collections
 import glob
@@ -31,7 +32,7 @@ import numpy as np
 import paddle
 from tqdm import tqdm
 
-from ..models.generators.fast_synthesis import SynthesisProgram
+from ..models.generators.fast_synthesis import VariantsProgram
 from ..utils import compiled
 from ..utils.errors import UserError
 from ..utils.fileio import atomic_path
@@ -41,10 +42,11 @@ from .directions import CLIP_DIM, l2_normalize, normalized_differences, style_ch
 CHECKPOINT_SECONDS = 300
 MERGE_POLL_SECONDS = 2.0
 OUTPUT_TENSOR_NAME = "styleclip_global_directions"
+PLAN_VERSION = 2  # part of a job's description: checkpoints of another plan are refused
 
-Batch = collections.namedtuple("Batch", "layer channels images")
+Batch = collections.namedtuple("Batch", "layer channels image")
 Batch.__doc__ = ("Renders of one batch: style ``layer``, ``channels`` (tuple of indices within the layer) "
-                 "x ``images`` (range of S code indices) x signs (-, +).")
+                 "x signs (-, +), all of S code ``image``.")
 
 
 def output_file_name(dataset_name):
@@ -73,16 +75,10 @@ def parse_channel_range(text, total):
     return start, stop
 
 
-def batch_layout(batch_size, num_images):
-    """(images per batch m, channels per batch k): m = min(N, batch_size // 2), k = batch_size // (2m)."""
-    images = max(1, min(num_images, batch_size // 2))
-    return images, max(1, batch_size // (2 * images))
-
-
 def plan_batches(channels_lst, style_layers, rows, num_images, batch_size, rank=0, world=1):
     """Batches of rank ``rank`` of ``world`` for fs3 rows [start, stop), in execution order (see the module doc)."""
     start, stop = rows
-    images_per_batch, group = batch_layout(batch_size, num_images)
+    group = max(1, batch_size // 2)
     plan, group_index = [], 0
     for layer, offset in layer_row_offsets(channels_lst, style_layers):
         low, high = max(start - offset, 0), min(stop - offset, channels_lst[layer])
@@ -91,9 +87,8 @@ def plan_batches(channels_lst, style_layers, rows, num_images, batch_size, rank=
             if group_index % world == rank:
                 groups.append(tuple(range(max(first, low), min(first + group, high))))
             group_index += 1
-        for image in range(0, num_images, images_per_batch):
-            images = range(image, min(image + images_per_batch, num_images))
-            plan.extend(Batch(layer, channels, images) for channels in groups)
+        for image in range(num_images):
+            plan.extend(Batch(layer, channels, image) for channels in groups)
     return plan
 
 
@@ -104,9 +99,9 @@ def plan_rows(plan, channels_lst, style_layers):
 
 
 def batch_items(batch):
-    """(channel [n], image [n], sign [n]) of a batch's renders, ordered channel, image, sign (-1, +1)."""
-    channel, image, sign = np.meshgrid(batch.channels, np.asarray(batch.images), [-1.0, 1.0], indexing="ij")
-    return channel.ravel(), image.ravel(), sign.ravel().astype(np.float32)
+    """(channel [n], sign [n]) of a batch's renders, ordered channel, sign (-1, +1)."""
+    channel, sign = np.meshgrid(batch.channels, [-1.0, 1.0], indexing="ij")
+    return channel.ravel(), sign.ravel().astype(np.float32)
 
 
 def pad_to(index, size):
@@ -285,11 +280,16 @@ class DirectionExtractor:
         g = self.generator
         return plan_batches(g.channels_lst, g.style_layers, rows, self.num_images, self.batch_size, rank, world)
 
-    def program(self, layer):
-        """The synthesis program starting at ``layer`` (one kept at a time: layers run in order)."""
-        if self._program[0] != layer:
+    def program(self, layer, image):
+        """The ``VariantsProgram`` of S code ``image`` moved in ``layer`` (one kept at a time: batches run in order).
+
+        Its weights are folded on one eager thread, for the reason of ``prefix_state``.
+        """
+        if self._program[0] != (layer, image):
             self._program = (None, None)
-            self._program = (layer, SynthesisProgram(self.generator, layer, eager=self.eager))
+            styles = [paddle.to_tensor(s[image:image + 1]) for s in self.s_codes]
+            with compiled.eager_threads(1):
+                self._program = ((layer, image), VariantsProgram(self.generator, layer, styles, eager=self.eager))
         return self._program[1]
 
     def backend(self):
@@ -302,42 +302,35 @@ class DirectionExtractor:
     def _chunks(self, count):
         return [slice(lo, min(lo + self.render_batch, count)) for lo in range(0, count, self.render_batch)]
 
-    def prefix_state(self, layer, images):
-        """State (x, skip) entering ``layer`` for the S codes ``images`` (a range); (None, None) for layer 0."""
+    def prefix_state(self, layer, image):
+        """State (x, skip) entering ``layer`` for S code ``image``, batch 1; (None, None) for layer 0."""
         if layer == 0:
             return None, None
-        codes = [s[images.start:images.stop] for s in self.s_codes[:layer]]
+        codes = [paddle.to_tensor(s[image:image + 1]) for s in self.s_codes[:layer]]
         # The state's last bits depend on eager Paddle's thread count: one thread, whatever the process
         # has (ranks of a launch get fewer), so every run and rank computes the same rows.
-        compiled.set_eager_threads(1)
-        with paddle.no_grad():
-            states = [self.generator.synthesis_partial([paddle.to_tensor(c[part]) for c in codes], 0, layer)
-                      for part in self._chunks(len(images))]
-        compiled.set_eager_threads()
-        return tuple(paddle.concat(parts) for parts in zip(*states))
+        with compiled.eager_threads(1), paddle.no_grad():
+            return self.generator.synthesis_partial(codes, 0, layer)
 
     def render(self, batch, state):
         """Images [batch_size, 3, H, W] of the batch's renders (padded), ``render_batch`` per synthesis call."""
-        channel, image, sign = (pad_to(a, self.batch_size) for a in batch_items(batch))
-        layer, program = batch.layer, self.program(batch.layer)
-        moved = moved_styles(self.s_codes[layer][image], channel, sign, self.mean[layer], self.std[layer], self.alpha)
+        channel, sign = (pad_to(a, self.batch_size) for a in batch_items(batch))
+        layer, program = batch.layer, self.program(batch.layer, batch.image)
+        codes = np.repeat(self.s_codes[layer][batch.image:batch.image + 1], self.batch_size, axis=0)
+        moved = moved_styles(codes, channel, sign, self.mean[layer], self.std[layer], self.alpha)
         images = []
         for part in self._chunks(self.batch_size):
-            styles = [None] * layer + [paddle.to_tensor(moved[part])]
-            styles += [paddle.to_tensor(s[image[part]]) for s in self.s_codes[layer + 1:]]
-            x, skip = state
-            if x is not None:
-                index = paddle.to_tensor(image[part] - batch.images.start)
-                x, skip = paddle.gather(x, index), paddle.gather(skip, index)
-            images.append(program(styles, x, skip))
+            size = part.stop - part.start
+            x, skip = (None, None) if state[0] is None else (t.expand([size] + t.shape[1:]) for t in state)
+            images.append(program(paddle.to_tensor(moved[part]), x, skip))
         return paddle.concat(images)
 
     def embed(self, batch, images):
-        """CLIP embeddings of the batch's real renders: (emb_minus [p,512], emb_plus [p,512]), p = pairs."""
+        """CLIP embeddings of the batch's real renders: (emb_minus [k,512], emb_plus [k,512]), k = channels."""
         with paddle.no_grad():
             pixels = paddle.concat([clip_preprocess(images[part]) for part in self._chunks(len(images))])
             embeddings = self.image_encoder(pixels).numpy()
-        pairs = len(batch.channels) * len(batch.images)
+        pairs = len(batch.channels)
         return embeddings[0:2 * pairs:2], embeddings[1:2 * pairs:2]
 
     def run(self, plan, sums, positions, start=0, on_batch=None):
@@ -349,11 +342,11 @@ class DirectionExtractor:
         offsets = dict(layer_row_offsets(self.generator.channels_lst, self.generator.style_layers))
         state_key, state = None, None
         for done, batch in enumerate(plan[start:], start + 1):
-            if state_key != (batch.layer, batch.images.start):
+            if state_key != (batch.layer, batch.image):
                 state = None  # free the previous state first
-                state, state_key = self.prefix_state(batch.layer, batch.images), (batch.layer, batch.images.start)
+                state, state_key = self.prefix_state(batch.layer, batch.image), (batch.layer, batch.image)
             emb_minus, emb_plus = self.embed(batch, self.render(batch, state))
-            rows = np.repeat(np.asarray(batch.channels) + offsets[batch.layer], len(batch.images))
+            rows = np.asarray(batch.channels) + offsets[batch.layer]
             accumulate_differences(sums, positions[rows], emb_minus, emb_plus)
             if on_batch is not None:
                 on_batch(done)
@@ -366,8 +359,9 @@ class DirectionExtractor:
         CHECKPOINT_SECONDS). With several ranks, rank 0 waits up to ``merge_wait``
         seconds for the other parts and merges them. Returns the path written.
         """
-        job = dict(inputs=fingerprint, rows=list(rows), num_images=self.num_images, alpha=self.alpha,
-                   batch_size=self.batch_size, render_batch=self.render_batch, backend=self.backend(), world=world)
+        job = dict(plan=PLAN_VERSION, inputs=fingerprint, rows=list(rows), num_images=self.num_images,
+                   alpha=self.alpha, batch_size=self.batch_size, render_batch=self.render_batch,
+                   backend=self.backend(), world=world)
         part = part_path(output, rank, world)
         if world > 1 and os.path.exists(part):
             _load_npz(part, job, rank, "part")
@@ -391,7 +385,7 @@ class DirectionExtractor:
             arrays = _load_npz(ckpt, job, rank, "checkpoint")
             sums, start = arrays["sums"], int(arrays["next_batch"])
             print(f"resuming from {ckpt}: {start} of {len(plan)} batches done", file=sys.stderr)
-        work = [len(b.channels) * len(b.images) / self.num_images for b in plan]
+        work = [len(b.channels) / self.num_images for b in plan]
         last = dict(time=time.monotonic(), work=sum(work[:start]))
         desc = "directions" if world == 1 else f"directions rank {rank}/{world}"
         with tqdm(total=len(rows), initial=last["work"], desc=desc, unit="ch", file=sys.stderr,

@@ -10,6 +10,7 @@ export from leaving a half-written program.
 
 On GPUs, or with ``PPGAN_SYNTHESIS=eager``, the callers run their eager layers instead.
 """
+import contextlib
 import hashlib
 import os
 import shutil
@@ -91,15 +92,30 @@ def set_eager_threads(count=None):
     paddle.base.core.set_num_threads(count or cpu_threads())
 
 
+@contextlib.contextmanager
+def eager_threads(count):
+    """Eager math on ``count`` threads inside the block, on ``cpu_threads()`` after it (``set_eager_threads``)."""
+    set_eager_threads(count)
+    try:
+        yield
+    finally:
+        set_eager_threads()
+
+
+def feed(predictor, feeds):
+    """Copy ``feeds`` ({input name: Tensor or array}, as float32) into ``predictor``'s inputs; they keep
+    their value over runs until fed again."""
+    for name, value in feeds.items():
+        array = value.numpy() if isinstance(value, paddle.Tensor) else value
+        predictor.get_input_handle(name).copy_from_cpu(np.ascontiguousarray(array, dtype="float32"))
+
+
 def run_predictor(predictor, feeds):
-    """Run ``predictor`` on ``feeds`` ({input name: Tensor or array}, as float32) -> its outputs as numpy arrays.
+    """``feed`` then run ``predictor`` -> its outputs as numpy arrays.
 
     Restores the eager thread count the run resets (``set_eager_threads``).
     """
-    for name in predictor.get_input_names():
-        value = feeds[name]
-        array = value.numpy() if isinstance(value, paddle.Tensor) else value
-        predictor.get_input_handle(name).copy_from_cpu(np.ascontiguousarray(array, dtype="float32"))
+    feed(predictor, feeds)
     predictor.run()
     set_eager_threads()
     return [predictor.get_output_handle(name).copy_to_cpu() for name in predictor.get_output_names()]

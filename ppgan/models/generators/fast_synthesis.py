@@ -8,6 +8,11 @@ same graph run by Paddle Inference with oneDNN reaches 100-150 GFLOP/s here
 ``$PPGAN_HOME/compiled/`` (``ppgan.utils.compiled``), and runs them. On a GPU, or with
 ``PPGAN_SYNTHESIS=eager``, it calls the eager generator instead; both give the
 same image up to float rounding (tested).
+
+``VariantsProgram`` renders variants of one S code that differ in a single style
+layer (direction extraction): the later layers' styles are folded into their
+weights once per S code, so they run as plain convolutions, without the
+per-pixel style and demodulation passes (``benchmark/bench_generator.py``).
 """
 import inspect
 import sys
@@ -41,10 +46,46 @@ def _program_sources(generator):
     return "".join(inspect.getsource(sys.modules[name]) for name in sorted(modules))
 
 
-def _fingerprint(generator, start):
-    """Cache key of an exported program: architecture, start layer, traced source, weights, Paddle's version."""
-    return compiled.fingerprint(generator.state_dict(), type(generator).__name__, generator.size, generator.style_dim,
-                                sorted(generator.channels.items()), start, _program_sources(generator))
+class _VariantsTail(nn.Layer):
+    """Layers [start, end): layer ``start`` modulated per sample, the later ones with folded weights, for export."""
+
+    def __init__(self, generator, start):
+        super().__init__()
+        self.generator = generator
+        self.start = start
+
+    def forward(self, state, style, weights):
+        x, skip = (state + [None, None])[:2]
+        return _render_variants(self.generator, self.start, style, weights, x, skip)
+
+
+def _render_variants(generator, layer, style, weights, x=None, skip=None):
+    """Images [B, 3, H, W] of ``style`` [B, C] in ``layer``, the later layers run with their folded ``weights``."""
+    folded = [None] * (layer + 1) + list(weights)
+    _, image = generator.synthesis_partial([None] * layer + [style], layer, generator.num_style_layers, x=x,
+                                           skip=skip, folded_weights=folded)
+    return image
+
+
+def _fingerprint(generator, start, kind):
+    """Cache key of an exported program: kind, architecture, start layer, traced source, weights, Paddle's version."""
+    return compiled.fingerprint(generator.state_dict(), kind, type(generator).__name__, generator.size,
+                                generator.style_dim, sorted(generator.channels.items()), start,
+                                _program_sources(generator))
+
+
+def _check_start(generator, start):
+    if start == 1 or (start > 0 and generator.is_torgb(start)):
+        raise ValueError(f"a synthesis program starts at 0 or at a conv layer >= 2, not {start}")
+
+
+def _state_specs(generator, start):
+    """InputSpecs of the state (x, skip) entering layer ``start``; none for layer 0."""
+    if start == 0:
+        return []
+    x_shape, skip_shape = generator.state_shapes(start)
+    return [paddle.static.InputSpec([None] + x_shape, "float32", name="x"),
+            paddle.static.InputSpec([None] + skip_shape, "float32", name="skip")]
 
 
 def export_synthesis(generator, path_prefix, start=0):
@@ -55,12 +96,21 @@ def export_synthesis(generator, path_prefix, start=0):
     """
     spec_styles = [paddle.static.InputSpec([None, c], "float32", name=f"style_{i}")
                    for i, c in enumerate(generator.channels_lst) if i >= start]
-    spec_state = []
-    if start > 0:
-        x_shape, skip_shape = generator.state_shapes(start)
-        spec_state = [paddle.static.InputSpec([None] + x_shape, "float32", name="x"),
-                      paddle.static.InputSpec([None] + skip_shape, "float32", name="skip")]
-    compiled.export_layer(_SynthesisTail(generator, start), [spec_state, spec_styles], path_prefix)
+    compiled.export_layer(_SynthesisTail(generator, start), [_state_specs(generator, start), spec_styles], path_prefix)
+
+
+def export_variants(generator, path_prefix, start, weights):
+    """Save layers [start, end) of ``generator`` with folded later layers as a Paddle Inference model.
+
+    Inputs: ``x`` and ``skip`` (when start > 0), ``style`` [B, C_start] and
+    ``weight_{i}`` for every layer i > start, shaped like ``weights`` (the tail of
+    ``fold_styles``); output: image [B, 3, size, size].
+    """
+    spec_weights = [paddle.static.InputSpec(w.shape, "float32", name=f"weight_{i}")
+                    for i, w in enumerate(weights, start + 1)]
+    spec_style = paddle.static.InputSpec([None, generator.channels_lst[start]], "float32", name="style")
+    compiled.export_layer(_VariantsTail(generator, start), [_state_specs(generator, start), spec_style, spec_weights],
+                          path_prefix)
 
 
 class SynthesisProgram:
@@ -74,14 +124,13 @@ class SynthesisProgram:
     """
 
     def __init__(self, generator, start=0, eager=None):
-        if start == 1 or (start > 0 and generator.is_torgb(start)):
-            raise ValueError(f"a synthesis program starts at 0 or at a conv layer >= 2, not {start}")
+        _check_start(generator, start)
         self.generator, self.start = generator, start
         self.eager = compiled.use_eager_programs() if eager is None else eager
         self._predictor = None if self.eager else self._load_predictor()
 
     def _load_predictor(self):
-        directory = compiled.cached_export(_fingerprint(self.generator, self.start), "synthesis",
+        directory = compiled.cached_export(_fingerprint(self.generator, self.start, "synthesis"), "synthesis",
                                            lambda prefix: export_synthesis(self.generator, prefix, self.start))
         return compiled.create_cpu_predictor(directory, "synthesis")
 
@@ -93,5 +142,43 @@ class SynthesisProgram:
             return image
         feeds = {f"style_{i}": styles[i] for i in range(self.start, len(styles))}
         if self.start > 0:
+            feeds["x"], feeds["skip"] = x, skip
+        return paddle.to_tensor(compiled.run_predictor(self._predictor, feeds)[0])
+
+
+class VariantsProgram:
+    """Callable rendering variants of one S code that differ only in style layer ``layer``.
+
+    ``styles``: the S code, list of [1, C_i] (entries before ``layer`` are not
+    read). The styles after ``layer`` are folded into their layers' weights once,
+    here. ``program(style, x=None, skip=None) -> image`` [B, 3, size, size] (paddle
+    Tensor) for ``style`` [B, C_layer], the variants' styles of layer ``layer``, and
+    (x, skip) [B, ...] the state entering it (see ``synthesis_partial``).
+
+    With Paddle Inference each instance has a predictor of its own, fed the folded
+    weights once, here: they stay in its inputs (and its oneDNN convolutions keep
+    their first weights in any case, so a predictor must never get other weights).
+    """
+
+    def __init__(self, generator, layer, styles, eager=None):
+        _check_start(generator, layer)
+        self.generator, self.layer = generator, layer
+        self.eager = compiled.use_eager_programs() if eager is None else eager
+        with paddle.no_grad():
+            weights = generator.fold_styles(styles, layer + 1)[layer + 1:]
+        if self.eager:
+            self._weights = weights
+            return
+        directory = compiled.cached_export(_fingerprint(generator, layer, "variants"), "variants",
+                                           lambda prefix: export_variants(generator, prefix, layer, weights))
+        self._predictor = compiled.create_cpu_predictor(directory, "variants")
+        compiled.feed(self._predictor, {f"weight_{i}": w for i, w in enumerate(weights, layer + 1)})
+
+    def __call__(self, style, x=None, skip=None):
+        if self.eager:
+            with paddle.no_grad():
+                return _render_variants(self.generator, self.layer, style, self._weights, x, skip)
+        feeds = {"style": style}
+        if self.layer > 0:
             feeds["x"], feeds["skip"] = x, skip
         return paddle.to_tensor(compiled.run_predictor(self._predictor, feeds)[0])

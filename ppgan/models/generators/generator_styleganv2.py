@@ -12,7 +12,7 @@ import random
 import paddle
 import paddle.nn as nn
 
-from ...modules.equalized import EqualLinear, FusedLeakyReLU, PixelNorm
+from ...modules.equalized import EqualLinear, FusedLeakyReLU, PixelNorm, fused_leaky_relu
 from ...modules.modulated_conv import ModulatedConv2D, Upsample
 
 
@@ -63,6 +63,16 @@ class StyledConv(nn.Layer):
     def forward(self, x, style, noise=None):
         return self.activate(self.noise(self.conv(x, style), noise))
 
+    def forward_folded(self, x, weight, noise=None):
+        """``forward`` with a weight from ``conv.folded_weight`` shared by the batch.
+
+        The bias is added before the noise (same sum, other rounding), so that Paddle
+        Inference fuses it into the convolution and the noise into the activation.
+        """
+        bias = self.activate.bias
+        x = self.conv.forward_folded(x, weight) + bias.reshape([1, -1, 1, 1])
+        return fused_leaky_relu(self.noise(x, noise))
+
 
 class ToRGB(nn.Layer):
     """1x1 modulated conv to RGB without demodulation, plus ``bias``, plus the upsampled skip."""
@@ -75,10 +85,14 @@ class ToRGB(nn.Layer):
         self.bias = self.create_parameter([1, 3, 1, 1], default_initializer=nn.initializer.Constant(0.0))
 
     def forward(self, x, style, skip=None):
-        out = self.conv(x, style) + self.bias
-        if skip is not None:
-            out = out + self.upsample(skip)
-        return out
+        return self._add_skip(self.conv(x, style) + self.bias, skip)
+
+    def forward_folded(self, x, weight, skip=None):
+        """``forward`` with a weight from ``conv.folded_weight`` shared by the batch."""
+        return self._add_skip(self.conv.forward_folded(x, weight) + self.bias, skip)
+
+    def _add_skip(self, out, skip):
+        return out if skip is None else out + self.upsample(skip)
 
 
 class StyleGANv2Generator(nn.Layer):
@@ -190,7 +204,8 @@ class StyleGANv2Generator(nn.Layer):
                                          randomize_noise=randomize_noise)
         return skip
 
-    def synthesis_partial(self, styles, start, stop, x=None, skip=None, noise=None, randomize_noise=False):
+    def synthesis_partial(self, styles, start, stop, x=None, skip=None, noise=None, randomize_noise=False,
+                          folded_weights=None):
         """Run style layers [start, stop) on the running state (x, skip); returns the new state.
 
         ``styles`` is the full S list (only entries start..stop-1 are read).
@@ -198,18 +213,34 @@ class StyleGANv2Generator(nn.Layer):
         start is 0) and ``skip`` [B, 3, R', R'] the RGB image so far. Because a
         layer only depends on the layers before it, a caller that changes
         styles from layer ``start`` on can reuse the state computed up to it.
+        ``folded_weights`` (optional, from ``fold_styles``): layers whose entry is
+        not None run with that weight, shared by the batch, and ignore ``styles``.
         """
         if noise is None:
             noise = [None] * self.num_layers if randomize_noise else self.fixed_noise()
+        if folded_weights is None:
+            folded_weights = [None] * self.num_style_layers
         if start == 0:
             x = self.input(styles[0])
         for layer_idx in range(start, stop):
-            layer = self._style_modules[layer_idx]
+            layer, weight = self._style_modules[layer_idx], folded_weights[layer_idx]
             if isinstance(layer, ToRGB):
-                skip = layer(x, styles[layer_idx], skip)
+                skip = (layer(x, styles[layer_idx], skip) if weight is None
+                        else layer.forward_folded(x, weight, skip))
             else:
-                x = layer(x, styles[layer_idx], noise[self.noise_idx_lst[layer_idx]])
+                layer_noise = noise[self.noise_idx_lst[layer_idx]]
+                x = (layer(x, styles[layer_idx], layer_noise) if weight is None
+                     else layer.forward_folded(x, weight, layer_noise))
         return x, skip
+
+    def fold_styles(self, styles, start=0):
+        """Weights of style layers >= ``start`` with one S code folded in (for ``synthesis_partial``).
+
+        ``styles``: S list of [1, C_i] (entries before ``start`` are not read) -> list
+        with None before ``start``, then each layer's ``conv.folded_weight``.
+        """
+        return [None] * start + [layer.conv.folded_weight(style)
+                                 for layer, style in zip(self._style_modules[start:], styles[start:])]
 
     def mean_latent(self, n_latent, seed=None):
         """Mean of ``n_latent`` mapped random z, [1, style_dim]; deterministic when ``seed`` is given."""
