@@ -55,9 +55,11 @@ class Blur(nn.Layer):
 class Upsample(nn.Layer):
     """2x FIR upsampling (zero insertion, pad (2, 1), filter); buffer ``kernel`` [K, K] is saved.
 
-    Computed as a depthwise transposed convolution with stride 2 and padding 1,
-    which places the samples exactly as upfirdn2d(up=2, pad=(2, 1)) for a
-    symmetric 4-tap kernel.
+    Computed as a transposed convolution with stride 2 and padding 1, which
+    places the samples exactly as upfirdn2d(up=2, pad=(2, 1)) for a symmetric
+    4-tap kernel. Its kernel is dense, ``kernel`` on the channel diagonal (the skip
+    has 3 channels): Paddle Inference runs that in oneDNN, but a depthwise one
+    with a slower kernel of its own, between layout conversions.
     """
 
     def __init__(self, taps, factor=2):
@@ -68,8 +70,8 @@ class Upsample(nn.Layer):
     def forward(self, x):
         channels = x.shape[1]
         padding = (self.kernel.shape[0] - self.factor) // 2
-        return F.conv2d_transpose(x, _depthwise_kernel(self.kernel, channels),
-                                  stride=self.factor, padding=padding, groups=channels)
+        weight = paddle.eye(channels).reshape([channels, channels, 1, 1]) * self.kernel
+        return F.conv2d_transpose(x, weight, stride=self.factor, padding=padding)
 
 
 class ModulatedConv2D(nn.Layer):
