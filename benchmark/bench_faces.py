@@ -72,7 +72,7 @@ def bench_psp_encode(repeats):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_fixtures = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "fixtures")
+    default_fixtures = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures")
     parser.add_argument("--fixtures", default=os.path.abspath(default_fixtures))
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()

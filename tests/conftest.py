@@ -6,7 +6,7 @@ import paddle
 import pytest
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-FIXTURES = os.path.join(REPO_ROOT, "..", "shared", "fixtures")
+FIXTURES = os.path.join(REPO_ROOT, "tests", "fixtures")
 
 SMALL_CHANNELS = {4: 32, 8: 32, 16: 16, 32: 16, 64: 8}
 

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")  # gr
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 CLI = os.path.join(REPO, "applications", "tools", "styleclip_app.py")
-NO_FACE_PHOTO = os.path.join(REPO, "..", "shared", "fixtures", "no_face_church.jpg")
+NO_FACE_PHOTO = os.path.join(REPO, "tests", "fixtures", "no_face_church.jpg")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]

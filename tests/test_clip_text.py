@@ -19,7 +19,7 @@ from ppgan.utils.errors import UserError
 from ppgan.utils.image import to_uint8
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXTURES = os.path.join(REPO_ROOT, "..", "shared", "fixtures")
+FIXTURES = os.path.join(REPO_ROOT, "tests", "fixtures")
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,7 @@ def test_compiled_image_tower_matches_eager(encoder, monkeypatch):
 # ---- templates and the cached text direction -----------------------------------------------------
 
 def test_template_sets_come_from_package_data():
-    shared = json.load(open(os.path.join(REPO_ROOT, "..", "shared", "prompt_templates.json")))
+    shared = json.load(open(os.path.join(FIXTURES, "prompt_templates.json")))
     paddlegan, official = load_templates("paddlegan"), load_templates("official")
     assert (len(paddlegan), len(official)) == (46, 79)
     assert list(paddlegan) == shared["paddlegan"] and list(official) == shared["official"]

@@ -29,7 +29,7 @@ from ppgan.utils.errors import UserError
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 CLI = os.path.join(REPO, "applications", "tools", "styleganv2clip.py")
 PREDICTOR_FILE = os.path.join(REPO, "ppgan", "apps", "styleganv2clip_predictor.py")  # run as a file, with subcommands
-PORTRAIT = os.path.join(REPO, "..", "shared", "fixtures", "face_psp_input.jpg")
+PORTRAIT = os.path.join(REPO, "tests", "fixtures", "face_psp_input.jpg")
 
 CHANNELS = {4: 32, 8: 32, 16: 16, 32: 8}
 GENERATOR = dict(size=32, style_dim=512, n_mlp=2, channels=CHANNELS)

@@ -13,7 +13,7 @@ from ppgan.faceutils import landmarks as landmarks_module
 from ppgan.utils.errors import UserError
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-FIXTURES = os.path.join(REPO, "..", "shared", "fixtures")
+FIXTURES = os.path.join(REPO, "tests", "fixtures")
 FACES = ["face_psp_input.jpg", "face_input_img.jpg", "ffhq_e4e_0.jpg", "ffhq_e4e_1.jpg", "ffhq_e4e_2.jpg"]
 PORTRAIT = os.path.join(FIXTURES, "face_psp_input.jpg")
 CHURCH = os.path.join(FIXTURES, "no_face_church.jpg")

@@ -166,7 +166,7 @@ def test_folded_weight_convolution_equals_the_modulated_conv(upsample, demodulat
 
 
 def test_modulated_conv_matches_numpy_definition():
-    """Plain 3x3 modulated conv against a direct numpy evaluation of SPEC's formula."""
+    """Plain 3x3 modulated conv against a direct numpy evaluation of the formula of docs/spec.md, section 1."""
     paddle.seed(2)
     conv = ModulatedConv2D(4, 5, 3, 8)
     x, style = paddle.randn([2, 4, 6, 6]), conv.modulation(paddle.randn([2, 8]))

@@ -17,7 +17,7 @@ from ppgan.utils.cli import run_cli
 from ppgan.utils.errors import UserError
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-FIXTURES = os.path.join(REPO, "..", "shared", "fixtures")
+FIXTURES = os.path.join(REPO, "tests", "fixtures")
 PORTRAIT = os.path.join(FIXTURES, "face_psp_input.jpg")
 CHURCH = os.path.join(FIXTURES, "no_face_church.jpg")
 CLI = os.path.join(REPO, "applications", "tools", "pixel2style2pixel.py")

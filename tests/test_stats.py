@@ -20,7 +20,7 @@ from ppgan.utils.errors import UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "styleclip_getf.py")
-RELEASED_STATS = os.path.join(REPO, "..", "shared", "fixtures", "stylegan2-ffhq-config-f-styleclip-stats.pdparams")
+RELEASED_STATS = os.path.join(REPO, "tests", "fixtures", "stylegan2-ffhq-config-f-styleclip-stats.pdparams")
 CHANNELS_1024 = [512] * 15 + [256, 256, 256, 128, 128, 128, 64, 64, 64, 32, 32]
 TORGB_1024 = [1, 4, 7, 10, 13, 16, 19, 22, 25]
 # The smallest generator the CLI flags can describe: 5 style layers of 512 channels, W+ rows [0, 1, 1, 2, 3].

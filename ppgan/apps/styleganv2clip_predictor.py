@@ -1,4 +1,4 @@
-"""Edit StyleGAN2 faces with text through StyleCLIP global directions (SPEC sections 5 and 6).
+"""Edit StyleGAN2 faces with text through StyleCLIP global directions (docs/spec.md, sections 5 and 6).
 
     python ppgan/apps/styleganv2clip_predictor.py edit --target "smiling face" [flags]  (= styleganv2clip.py)
     python ppgan/apps/styleganv2clip_predictor.py extract [flags]  (global directions, docs/extraction.md)
@@ -179,7 +179,7 @@ class StyleGANv2ClipPredictor(StyleGANv2Predictor):
         return self.sample_latents(1).numpy() if latent is None else read_latents(latent, g.n_latent, g.style_dim)
 
     def style_direction(self, delta_t, beta_threshold=DEFAULT_BETA):
-        """Text direction [512] -> EditDirection: r = fs3 @ delta_t, beta (a number or 'auto') threshold (SPEC 5)."""
+        """Text direction [512] -> EditDirection: r = fs3 @ delta_t, beta (a number or 'auto') threshold (docs/spec.md, section 5)."""
         g = self.generator
         relevance = channel_relevance(self.fs3, delta_t)
         beta = as_beta(beta_threshold)

@@ -1,6 +1,6 @@
 """Modulated convolution and the FIR resampling filters of StyleGAN2.
 
-Two formulations of the same modulated convolution (SPEC section 1):
+Two formulations of the same modulated convolution (docs/spec.md, section 1):
 
 - batched (default): scale the input channels by the style, run one
   convolution whose weight is shared by the whole batch, then demodulate each

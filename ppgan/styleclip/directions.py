@@ -32,7 +32,7 @@ def normalized_differences(emb_plus, emb_minus):
 
 
 def channel_direction(emb_plus, emb_minus):
-    """CLIP direction of a style channel from paired image embeddings (SPEC 4, step 3).
+    """CLIP direction of a style channel from paired image embeddings (docs/spec.md, section 4, step 3).
 
     emb_plus, emb_minus: numpy [..., N, 512] embeddings of the N images rendered at
     mean + k*std and mean - k*std (call ``.numpy()`` on Paddle outputs). Returns

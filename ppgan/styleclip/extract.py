@@ -1,4 +1,4 @@
-"""Global direction extraction (SPEC section 4): batched, prefix-reusing, streamed, resumable, sharded.
+"""Global direction extraction (docs/spec.md, section 4): batched, prefix-reusing, streamed, resumable, sharded.
 
 Row r of fs3 belongs to channel c of style layer l (rows in ``style_layers``
 order). For each of the first N S codes, channel c alone is set to

@@ -107,7 +107,7 @@ class StyleGANv2Generator(nn.Layer):
         lr_mlp: learning-rate multiplier of the mapping network.
         channels: optional {resolution: width} overriding the width table (small test models).
 
-    Attributes (SPEC section 2): ``n_latent`` W+ rows, ``num_layers`` noise maps,
+    Attributes (docs/spec.md, section 2): ``n_latent`` W+ rows, ``num_layers`` noise maps,
     ``w_idx_lst`` W+ row of each style layer, ``channels_lst`` width of each
     style, ``style_layers`` indices of the non-toRGB style layers.
     """
