@@ -169,7 +169,8 @@ def test_cli_aligns_a_folder_and_reports_the_failure(tmp_path):
                           cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2, proc.stderr
     assert "no face found in" in proc.stderr and "no_face_church.jpg" in proc.stderr
-    assert sorted(os.listdir(out)) == ["face_psp_input_aligned.png", "ffhq_e4e_0_aligned.png"]
-    for name in os.listdir(out):
+    assert sorted(os.listdir(out)) == ["face_psp_input_aligned.json", "face_psp_input_aligned.png",
+                                       "ffhq_e4e_0_aligned.json", "ffhq_e4e_0_aligned.png"]
+    for name in ("face_psp_input_aligned.png", "ffhq_e4e_0_aligned.png"):
         with Image.open(out / name) as img:
             assert img.size == (256, 256) and img.mode == "RGB"

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from ..utils.errors import UserError
 from .images import load_rgb
 from .landmarks import LandmarkDetector
 
@@ -56,6 +57,21 @@ def quad_to_output(points, quad, output_size):
     return np.linalg.solve(basis, offsets.T).T * output_size - 0.5
 
 
+def sampled_quad(image_size, quad, output_size):
+    """The quad [4,2] that ``warp_quad`` really samples, in the photo's pixel coordinates.
+
+    Equal to ``quad`` except after the shrink step, whose rounded image size
+    scales the photo by slightly more or less than 1/shrink; crop and pad only
+    translate. ``image_size``: (width, height) of the photo.
+    """
+    quad = np.array(quad, dtype=np.float64)
+    shrink = _shrink_factor(np.hypot(*(quad[3] - quad[0])), output_size)
+    if shrink <= 1:
+        return quad
+    scale = np.array(_shrunk_size(image_size, shrink), dtype=np.float64) / np.asarray(image_size, dtype=np.float64)
+    return (quad / shrink + 0.5) / scale - 0.5
+
+
 def warp_quad(image, quad, output_size=1024, supersample=None):
     """Resample the ``quad`` [4,2] of an RGB PIL image to an ``output_size`` square PIL image.
 
@@ -79,13 +95,21 @@ def warp_quad(image, quad, output_size=1024, supersample=None):
     return out
 
 
+def _shrink_factor(qsize, output_size):
+    """Integer factor the photo is downsized by before the warp (over 1 when the quad is 4x the output)."""
+    return int(np.floor(qsize / output_size * 0.5))
+
+
+def _shrunk_size(image_size, shrink):
+    return int(np.rint(image_size[0] / shrink)), int(np.rint(image_size[1] / shrink))
+
+
 def _shrink(image, quad, qsize, output_size):
     """Downsize the photo by an integer factor when the quad is over 4x the output size."""
-    shrink = int(np.floor(qsize / output_size * 0.5))
+    shrink = _shrink_factor(qsize, output_size)
     if shrink <= 1:
         return image, quad, qsize
-    size = (int(np.rint(image.width / shrink)), int(np.rint(image.height / shrink)))
-    return image.resize(size, Image.Resampling.LANCZOS), quad / shrink, qsize / shrink
+    return image.resize(_shrunk_size(image.size, shrink), Image.Resampling.LANCZOS), quad / shrink, qsize / shrink
 
 
 def _crop(image, quad, border):
@@ -148,19 +172,27 @@ def _gaussian_blur(pixels, sigma):
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+MIN_FACE_SIZE = 64
+
+
 @dataclass
 class AlignedFace:
     """An aligned face and where it came from.
 
     image: aligned RGB PIL image, output_size x output_size.
     landmarks: float64 [68,2], the face's landmarks in the (upright) source photo.
-    quad: float64 [4,2], the source quad mapped onto the output square.
-    face_count: number of faces detected (the largest one was aligned).
+    quad: float64 [4,2], the photo quad mapped onto the output square (``sampled_quad``:
+        corners top-left, bottom-left, bottom-right, top-right), in photo pixels.
+    face_count: number of faces detected.
+    index: rank of this face by detection box area, 0 = the largest.
+    photo_size: (width, height) of the upright source photo.
     """
     image: Image.Image
     landmarks: np.ndarray
     quad: np.ndarray
     face_count: int
+    index: int = 0
+    photo_size: tuple = None
 
     def to_output(self, points):
         """Source-photo pixel coordinates [N,2] -> aligned-image pixel coordinates [N,2]."""
@@ -183,18 +215,42 @@ class FaceAligner:
     def align(self, image_or_path, output_size=None):
         """Align the largest face of a photo (path, PIL image or [H,W,3] uint8 RGB array).
 
-        Raises ``UserError`` if the photo cannot be read or has no face.
+        Raises ``UserError`` if the photo cannot be read, has no face or its face is too small.
+        """
+        return self.align_faces(image_or_path, output_size, max_faces=1, extra_faces="ignore")[0]
+
+    __call__ = align
+
+    def align_faces(self, image_or_path, output_size=None, max_faces=None, extra_faces="error"):
+        """Align the faces of a photo, largest first: a list of ``AlignedFace``.
+
+        ``max_faces``: at most that many (None: all); ``extra_faces``: with more faces
+        than that, "error" raises ``UserError``, "ignore" aligns the largest ``max_faces``.
+        Raises ``UserError`` if the photo cannot be read, has no face, or a face
+        to align spans less than ``MIN_FACE_SIZE`` photo pixels.
         """
         name = os.fspath(image_or_path) if isinstance(image_or_path, (str, os.PathLike)) else "the image"
         image = load_rgb(image_or_path)
-        landmarks, face_count = self.detector.largest_face(image, name)
-        if face_count > 1:
-            logger.info("%d faces found in %s; aligning the largest", face_count, name)
-        quad = ffhq_quad(landmarks)
-        aligned = warp_quad(image, quad, output_size or self.output_size, self.supersample)
-        return AlignedFace(aligned, landmarks, quad, face_count)
-
-    __call__ = align
+        all_landmarks = self.detector.faces(image, name)
+        count = len(all_landmarks)
+        if max_faces is not None and count > max_faces:
+            if extra_faces == "error":
+                raise UserError(f"{name} has {count} faces, more than --max_faces {max_faces}; "
+                                f"pass --max_faces {count} to edit them all, or crop the photo")
+            logger.info("%d faces found in %s; aligning the largest %d", count, name, max_faces)
+            all_landmarks = all_landmarks[:max_faces]
+        size = output_size or self.output_size
+        faces = []
+        for index, landmarks in enumerate(all_landmarks):
+            quad = ffhq_quad(landmarks)
+            side = float(np.hypot(*(quad[3] - quad[0])))
+            if side < MIN_FACE_SIZE:
+                raise UserError(f"face {index} of {name} is too small to align ({side:.0f} px across, "
+                                f"at least {MIN_FACE_SIZE} needed); use a larger photo of the face")
+            aligned = warp_quad(image, quad, size, self.supersample)
+            faces.append(AlignedFace(aligned, landmarks, sampled_quad(image.size, quad, size), count, index,
+                                     image.size))
+        return faces
 
 
 @functools.lru_cache(maxsize=2)

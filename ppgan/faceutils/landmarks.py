@@ -78,6 +78,17 @@ class LandmarkDetector:
         shape = self.predictor(np.asarray(image), rect)
         return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
 
+    def faces(self, image, name="the image"):
+        """Landmarks [68,2] of every face, largest detection box first.
+
+        Raises ``UserError`` (mentioning ``name``) when there is no face.
+        """
+        boxes = self.detect_faces(image)
+        if len(boxes) == 0:
+            raise UserError(f"no face found in {name}; use a photo with a clearly visible frontal face")
+        areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        return [self.landmarks(image, boxes[i]) for i in np.argsort(-areas, kind="stable")]
+
     def largest_face(self, image, name="the image"):
         """Landmarks [68,2] of the largest face and the number of faces found.
 
