@@ -5,6 +5,7 @@ direction file of unit rows (|r| at most ~0.15: beta 0.4 keeps no channel) and a
 random ViT-B/32 per module. The browser test needs Debian's chromium and the
 ``playwright`` package (no browser download); it is skipped without them.
 """
+import concurrent.futures
 import os
 import re
 import socket
@@ -25,6 +26,7 @@ from ppgan.models.generators import StyleGANv2Generator
 from ppgan.modules.modulated_conv import ModulatedConv2D
 from ppgan.styleclip.clip_encoder import save_random_clip_weights
 from ppgan.styleclip.directions import edit_styles
+from ppgan.utils import compiled
 from ppgan.utils.errors import UserError
 from ppgan.utils.image import to_uint8
 
@@ -156,6 +158,30 @@ def test_preview_matches_the_full_render_and_runs_fewer_layers(eager_editor):
     assert len(costs["full"]) == predictor.generator.num_style_layers == 14
     assert len(costs["preview"]) == PREVIEW_STOP == 11  # the 64 px block (up conv, conv, toRGB) never runs
     assert sum(costs["preview"]) < 0.55 * sum(costs["full"])  # multiply-adds of the modulated convs: 52%
+
+
+def test_render_from_many_threads_matches_one_thread(editor, predictor, monkeypatch):
+    """The page's render entry point from 8 threads at once, 200 calls: no failure, the single-threaded images,
+    and every Paddle Inference run on the one model thread."""
+    base = editor.styles(predictor.source_latents()[0])
+    delta_s = editor.direction(NEUTRAL, TARGET, BETA).delta_s
+    jobs = [(edit_styles(base, delta_s, alpha), preview) for alpha in np.linspace(-5, 5, 10) for preview in (0, 1)]
+    expected = [editor.render(styles, preview) for styles, preview in jobs]
+    on_model_thread = []
+    run_predictor = compiled.run_predictor
+    monkeypatch.setattr(compiled, "run_predictor",
+                        lambda *args: on_model_thread.append(editor.model_thread.on_thread()) or run_predictor(*args))
+
+    def render(call):
+        styles, preview = jobs[call % len(jobs)]
+        return call, editor.render(styles, preview)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(render, range(200)))
+    assert len(results) == 200
+    for call, image in results:
+        np.testing.assert_array_equal(image, expected[call % len(jobs)])
+    assert all(on_model_thread) and len(on_model_thread) == (0 if compiled.use_eager_programs() else 200)
 
 
 def test_preview_generator_checks_size(predictor):

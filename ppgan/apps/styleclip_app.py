@@ -22,6 +22,7 @@ from ..utils.cli import add_generator_args, generator_kwargs, run_cli
 from ..utils.download import resolve_weights
 from ..utils.errors import UserError
 from ..utils.image import make_grid, save_png, to_uint8
+from ..utils.model_thread import shared_model_thread
 from .styleganv2clip_predictor import (DEFAULT_BETA, DEFAULT_OFFSET, DST_NAME, STRIP_NAME, STYLES_NAME,
                                        StyleGANv2ClipPredictor, TEMPLATE_SETS, as_beta, as_offsets, check_texts)
 
@@ -54,25 +55,39 @@ class Editor:
 
     ``preview_size`` is capped at half the generator's resolution. ``eager`` picks the
     preview's synthesis path as ``SynthesisProgram`` does (None: Paddle Inference on CPU).
+    Every model call runs on ``model_thread`` (default: the process's shared one), so the
+    methods are safe to call from any number of threads at once.
     """
 
-    def __init__(self, predictor, preview_size=PREVIEW_SIZE, eager=None):
+    def __init__(self, predictor, preview_size=PREVIEW_SIZE, eager=None, model_thread=None):
         self.predictor = predictor
+        self.model_thread = model_thread or shared_model_thread()
         self.preview_size = min(preview_size, predictor.generator.size // 2)
-        self.preview_program = SynthesisProgram(preview_generator(predictor.generator, self.preview_size), eager=eager)
-        self.direction = functools.lru_cache(maxsize=DIRECTION_CACHE)(self._direction)
+        self.preview_program = self.model_thread.call(
+            lambda: SynthesisProgram(preview_generator(predictor.generator, self.preview_size), eager=eager))
+        self._cached_direction = functools.lru_cache(maxsize=DIRECTION_CACHE)(self._direction)
 
     def _direction(self, neutral, target, beta):
         check_texts(neutral, target, self.predictor.templates)
         return self.predictor.style_direction(self.predictor.text_direction.delta_t(neutral, target), beta)
 
+    def direction(self, neutral, target, beta):
+        """EditDirection of (neutral, target, beta or 'auto'), cached (CLIP runs once per text)."""
+        return self.model_thread.call(self._cached_direction, neutral, target, beta)
+
     def styles(self, latent):
         """W+ [n_latent, style_dim] -> S code: list of float32 numpy [1, C_l]."""
+        return self.model_thread.call(self._styles, latent)
+
+    def _styles(self, latent):
         with paddle.no_grad():
             return [s.numpy() for s in self.predictor.generator.style_affine(paddle.to_tensor(latent[None]))]
 
     def render(self, styles, preview=False):
         """S code -> uint8 [R, R, 3]: R is the generator's size, or ``preview_size`` for a preview."""
+        return self.model_thread.call(self._render, styles, preview)
+
+    def _render(self, styles, preview):
         if not preview:
             return self.predictor.render_styles(styles)[0]
         program = self.preview_program
@@ -80,7 +95,11 @@ class Editor:
 
     def seed_latent(self, seed):
         """W+ of the face the edit command samples with ``--seed seed``."""
-        return self.predictor.sample_latents(1, seed=int(seed)).numpy()[0]
+        return self.model_thread.call(lambda: self.predictor.sample_latents(1, seed=int(seed)).numpy()[0])
+
+    def source_latent(self, path=None):
+        """W+ of the first face of a .npy file (see ``read_latents``), or of the predictor's seed."""
+        return self.model_thread.call(lambda: self.predictor.source_latents(path)[0])
 
 
 class EditSession:
@@ -140,7 +159,7 @@ class EditSession:
         paths = [os.path.join(folder, name) for name in (DST_NAME, STRIP_NAME, STYLES_NAME)]
         save_png(paths[0], self.editor.render(self.styles))
         save_png(paths[1], make_grid(np.stack(strip_images), 1, len(strip_images)))
-        paddle.save([paddle.to_tensor(s) for s in self.styles], paths[2])
+        self.editor.model_thread.call(lambda: paddle.save([paddle.to_tensor(s) for s in self.styles], paths[2]))
         return paths
 
 
@@ -196,7 +215,7 @@ def build_app(predictor, latent=None, neutral="face", target="", alpha=DEFAULT_O
         return session, session.base_image, session.base_image, 0.0
 
     def start():
-        session, original, edited, _ = new_face(predictor.source_latents()[0] if latent is None else latent)
+        session, original, edited, _ = new_face(editor.source_latent() if latent is None else latent)
         status = "Type a target description, then move the strength slider."
         if target.strip():
             try:
@@ -218,10 +237,10 @@ def build_app(predictor, latent=None, neutral="face", target="", alpha=DEFAULT_O
         return picked(editor.seed_latent, seed, progress)
 
     def pick_latent(path, progress=gr.Progress()):
-        return picked(lambda p: predictor.source_latents(p)[0], path, progress)
+        return picked(editor.source_latent, path, progress)
 
     def pick_photo(path, progress=gr.Progress()):
-        return picked(photo_inverter, path, progress)
+        return picked(lambda p: editor.model_thread.call(photo_inverter, p), path, progress)
 
     def edit(session, neutral, target, beta, auto, alpha, preview=False):
         try:
@@ -352,12 +371,12 @@ def main(argv=None):
 
     args = app_parser().parse_args(argv)
     beta = as_beta(args.beta_threshold)
-    select_device(args.cpu)
-    predictor = StyleGANv2ClipPredictor(direction_path=args.direction_path, stat_path=args.stat_path,
-                                        clip_weight_path=args.clip_weight_path, seed=args.seed,
-                                        templates=args.templates, scale_by_std=args.scale_by_std,
-                                        **generator_kwargs(args))
-    latent = None if args.latent is None else predictor.source_latents(args.latent)[0]
+    model_thread = shared_model_thread()  # creates and runs every model of the page
+    model_thread.call(select_device, args.cpu)
+    predictor = model_thread.call(StyleGANv2ClipPredictor, direction_path=args.direction_path,
+                                  stat_path=args.stat_path, clip_weight_path=args.clip_weight_path, seed=args.seed,
+                                  templates=args.templates, scale_by_std=args.scale_by_std, **generator_kwargs(args))
+    latent = None if args.latent is None else model_thread.call(predictor.source_latents, args.latent)[0]
     inverter = PhotoInverter(args.psp_weight_path, args.landmark_model) if PhotoInverter.available() else None
     app = build_app(predictor, latent, args.neutral, args.target, args.direction_offset, beta, args.preview_size,
                     inverter)
