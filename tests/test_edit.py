@@ -358,50 +358,29 @@ def test_cli_wrong_latent_shape_exits_non_zero_with_one_line(files, tmp_path):
 # ---- photo input and subcommands -----------------------------------------------------------------
 
 def test_input_image_is_inverted_then_edited(files, reference, tmp_path, monkeypatch, capsys):
+    from ppgan.apps import inversion
+
     latent = np.load(files["latents.npy"])[1]
     calls = []
 
-    def fake_invert(image_path, psp_weight_path=None, landmark_model=None):
-        calls.append((image_path, psp_weight_path, landmark_model))
-        return latent
+    def fake_encode(inverter, faces):
+        calls.append((inverter.psp_weight_path, inverter.latent_shape, len(faces)))
+        return latent[None]
 
-    monkeypatch.setattr(edit_module, "invert_photo", fake_invert)
+    monkeypatch.setattr(inversion.PhotoInverter, "encode", fake_encode)
     edit_main(edit_argv(files, tmp_path / "out", "--input_image", PORTRAIT, "--psp_weight_path", "psp.pdparams",
                         "--neutral", NEUTRAL, "--target", TARGET, "--beta_threshold", str(reference["beta"])))
-    assert calls == [(PORTRAIT, "psp.pdparams", None)]
+    assert calls == [("psp.pdparams", (N_LATENT, 512), 1)]
     assert "moves 10 of 168" in capsys.readouterr().out
     edited = paddle.load(str(tmp_path / "out" / "dst.editing.pd"))
     predictor = make_predictor(files)
     for ours, base, delta in zip(edited, styles_of(predictor, latent[None]), reference["delta_s"]):
         np.testing.assert_allclose(ours.numpy(), base + 5.0 * delta[None], atol=1e-4)
+    with Image.open(tmp_path / "out" / "face_psp_input.edited.png") as pasted:
+        assert pasted.size == Image.open(PORTRAIT).size
     with pytest.raises(UserError, match="either --latent or --input_image"):
         edit_main(edit_argv(files, tmp_path / "out2", "--input_image", PORTRAIT, "--latent", files["latents.npy"],
                             "--target", TARGET))
-
-
-@pytest.mark.slow
-def test_input_image_with_a_small_psp(files, reference, tmp_path, monkeypatch):
-    from ppgan.models.generators import Pixel2Style2Pixel
-
-    opts = dict(encoder_type="GradualStyleEncoder", input_nc=3, start_from_latent_avg=True, learn_in_w=False,
-                **GENERATOR, channel_multiplier=2)
-    paddle.seed(1)
-    psp_path = str(tmp_path / "psp.pdparams")
-    paddle.save(dict(Pixel2Style2Pixel(opts).state_dict(), opts=opts), psp_path)
-    inverted = []
-    invert = edit_module.invert_photo
-
-    def recording_invert(*args):
-        inverted.append(invert(*args))
-        return inverted[-1]
-
-    monkeypatch.setattr(edit_module, "invert_photo", recording_invert)
-    edit_main(edit_argv(files, tmp_path / "out", "--input_image", PORTRAIT, "--psp_weight_path", psp_path,
-                        "--neutral", NEUTRAL, "--target", TARGET, "--beta_threshold", str(reference["beta"])))
-    assert inverted[0].shape == (N_LATENT, 512)
-    edited = paddle.load(str(tmp_path / "out" / "dst.editing.pd"))
-    for ours, base, delta in zip(edited, styles_of(make_predictor(files), inverted[0][None]), reference["delta_s"]):
-        np.testing.assert_allclose(ours.numpy(), base + 5.0 * delta[None], rtol=1e-5, atol=1e-4)
 
 
 def test_subcommands(files, tmp_path, monkeypatch):

@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
 
 from PIL import Image  # noqa: E402
 
-from ppgan.faceutils import IMAGE_EXTENSIONS, FaceAligner, load_rgb  # noqa: E402
+from ppgan.faceutils import FaceAligner, collect_images, load_rgb  # noqa: E402
 from ppgan.faceutils.paste import alignment_json_path, load_alignment, paste_face, save_alignment  # noqa: E402
 from ppgan.utils.cli import run_cli  # noqa: E402
 from ppgan.utils.errors import UserError  # noqa: E402
@@ -50,24 +50,6 @@ def parse_args(argv):
     parser.add_argument("--match_colours", action="store_true",
                         help="with --paste_back: match the pasted face's colour statistics to the photo's")
     return parser.parse_args(argv)
-
-
-def collect_photos(inputs):
-    """Expand folders (their image files, sorted) and check that every input exists."""
-    photos = []
-    for path in inputs:
-        if os.path.isdir(path):
-            found = sorted(os.path.join(path, name) for name in os.listdir(path)
-                           if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith("."))
-            if not found:
-                raise UserError(f"folder {path} has no image files ({', '.join(IMAGE_EXTENSIONS)}); "
-                                "pass photos or a folder of photos")
-            photos.extend(found)
-        elif os.path.isfile(path):
-            photos.append(path)
-        else:
-            raise UserError(f"input {path} does not exist; check --input_image")
-    return photos
 
 
 def aligned_name(photo, index):
@@ -134,7 +116,7 @@ def main(argv=None):
         raise UserError(f"--size {args.size} is too small; use at least 16 (StyleGAN2 FFHQ: 1024, pSp: 256)")
     if args.max_faces < 1:
         raise UserError(f"--max_faces {args.max_faces} must be at least 1")
-    photos = collect_photos(args.input_image)
+    photos = collect_images(args.input_image)
     output_paths(photos, args.output_path)
     check_writable_dir(args.output_path)
     aligner = FaceAligner(args.landmark_model)

@@ -8,7 +8,6 @@ at ``preview_size``, with no work past that layer), the full resolution on relea
 """
 import argparse
 import functools
-import importlib.util
 import os
 import tempfile
 
@@ -19,10 +18,10 @@ from ..models.generators import StyleGANv2Generator
 from ..models.generators.fast_synthesis import SynthesisProgram
 from ..styleclip.directions import edit_styles
 from ..utils.cli import add_generator_args, generator_kwargs, run_cli
-from ..utils.download import resolve_weights
 from ..utils.errors import UserError
 from ..utils.image import make_grid, save_png, to_uint8
 from ..utils.model_thread import shared_model_thread
+from .inversion import PhotoInverter
 from .styleganv2clip_predictor import (DEFAULT_BETA, DEFAULT_OFFSET, DST_NAME, STRIP_NAME, STYLES_NAME,
                                        StyleGANv2ClipPredictor, TEMPLATE_SETS, as_beta, as_offsets, check_texts)
 
@@ -161,27 +160,6 @@ class EditSession:
         save_png(paths[1], make_grid(np.stack(strip_images), 1, len(strip_images)))
         self.editor.model_thread.call(lambda: paddle.save([paddle.to_tensor(s) for s in self.styles], paths[2]))
         return paths
-
-
-class PhotoInverter:
-    """Photo path -> W+ of its largest face (FFHQ alignment and pSp), the models loaded on first use."""
-
-    def __init__(self, weight_path=None, landmark_model=None):
-        self.weight_path, self.landmark_model = weight_path, landmark_model
-        self._predictor = None
-
-    @staticmethod
-    def available():
-        """Whether this checkout has the face tools."""
-        return importlib.util.find_spec("ppgan.apps.pixel2style2pixel_predictor") is not None
-
-    def __call__(self, path):
-        if self._predictor is None:
-            from .pixel2style2pixel_predictor import PSP_MODELS, Pixel2Style2PixelPredictor
-
-            weights = resolve_weights(PSP_MODELS["ffhq-inversion"][0], self.weight_path, flag="--psp_weight_path")
-            self._predictor = Pixel2Style2PixelPredictor(weight_path=weights, landmark_model=self.landmark_model)
-        return self._predictor.invert(path)
 
 
 def channel_message(direction, neutral, target, preview_size=None):
@@ -377,7 +355,8 @@ def main(argv=None):
                                   stat_path=args.stat_path, clip_weight_path=args.clip_weight_path, seed=args.seed,
                                   templates=args.templates, scale_by_std=args.scale_by_std, **generator_kwargs(args))
     latent = None if args.latent is None else model_thread.call(predictor.source_latents, args.latent)[0]
-    inverter = PhotoInverter(args.psp_weight_path, args.landmark_model) if PhotoInverter.available() else None
+    g = predictor.generator
+    inverter = PhotoInverter(args.psp_weight_path, args.landmark_model, latent_shape=(g.n_latent, g.style_dim))
     app = build_app(predictor, latent, args.neutral, args.target, args.direction_offset, beta, args.preview_size,
                     inverter)
     app.queue().launch(server_name=args.host, server_port=args.port, ssr_mode=False)

@@ -35,6 +35,7 @@ from ..utils.cli import add_generator_args, generator_kwargs, run_cli  # noqa: E
 from ..utils.download import resolve_weights  # noqa: E402
 from ..utils.errors import UserError  # noqa: E402
 from ..utils.fileio import atomic_path, check_writable_dir  # noqa: E402
+from ..faceutils import collect_images, load_rgb, paste_faces  # noqa: E402
 from ..utils.image import make_grid, save_png  # noqa: E402
 from .styleganv2_predictor import StyleGANv2Predictor  # noqa: E402
 
@@ -61,6 +62,11 @@ EditResult.__doc__ = "What ``run`` did: its EditDirection and the output folder 
 def offset_name(offset):
     """File name of the render at ``offset``: 5.0 -> 'dst.editing_5.png', -0.5 -> 'dst.editing_-0.5.png'."""
     return f"dst.editing_{offset:g}.png"
+
+
+def photo_edit_names(stem, offsets):
+    """Pasted-back photo names: ``<stem>.edited_{offset}.png`` per offset, then ``<stem>.edited.png``."""
+    return [f"{stem}.edited_{offset:g}.png" for offset in offsets] + [f"{stem}.edited.png"]
 
 
 def strip_image(images, tile=STRIP_TILE):
@@ -205,21 +211,22 @@ class StyleGANv2ClipPredictor(StyleGANv2Predictor):
         order = [0] + [rendered.index(offset) + 1 if offset != 0 else 0 for offset in offsets]
         return images[order].swapaxes(0, 1), edit_styles(styles, delta_s, offsets[-1])
 
-    def face_folders(self, num_faces):
-        """Output folder of each face: ``output_path`` for one face, ``output_path/face_{i}`` for several."""
+    def face_folders(self, num_faces, output_path=None):
+        """Output folder of each face: the folder (default ``output_path``) for one face, ``folder/face_{i}`` for several."""
+        folder = self.output_path if output_path is None else output_path
         if num_faces == 1:
-            return [self.output_path]
-        return [os.path.join(self.output_path, f"face_{i}") for i in range(num_faces)]
+            return [folder]
+        return [os.path.join(folder, f"face_{i}") for i in range(num_faces)]
 
-    def save(self, images, last_styles, offsets):
+    def save(self, images, last_styles, offsets, output_path=None):
         """Write every face's files; none appears unless all were written. Returns the face folders.
 
         Per face: src.editing.png, dst.editing_{offset}.png, dst.editing.png (the last
         offset), dst.editing_strip.png (source, then every offset, left to right, tiles at
         most 256 px high) and dst.editing.pd (S of the last offset: paddle.save of a list
-        of [1, C_l] tensors).
+        of [1, C_l] tensors). ``output_path``: another folder than the predictor's.
         """
-        folders = self.face_folders(len(images))
+        folders = self.face_folders(len(images), output_path)
         with contextlib.ExitStack() as stack:
             def temporary(folder, name):
                 return stack.enter_context(atomic_path(os.path.join(folder, name)))
@@ -233,6 +240,25 @@ class StyleGANv2ClipPredictor(StyleGANv2Predictor):
                 save_png(temporary(folder, STRIP_NAME), strip_image(face_images))
                 paddle.save([paddle.to_tensor(s[face:face + 1]) for s in last_styles], temporary(folder, STYLES_NAME))
         return folders
+
+    def edit_photo(self, inverted, stem, direction, offsets, files_path=None, colour_match=False):
+        """Edit every face of an ``InvertedPhoto`` and paste them all back into the photo.
+
+        Writes ``<stem>.edited_{offset}.png`` per offset and ``<stem>.edited.png`` (the last
+        offset), at the photo's size, to ``output_path``, and the files of ``save`` to
+        ``files_path`` (default ``output_path``); none appears unless all were written.
+        Returns (face folders, pasted photo paths).
+        """
+        images, last_styles = self.render_edits(inverted.latents, direction.delta_s, offsets)
+        photo = np.asarray(inverted.photo)
+        quads = [face.quad for face in inverted.faces]
+        pasted = [paste_faces(photo, images[:, 1 + k], quads, colour_match)[0] for k in range(len(offsets))]
+        paths = [os.path.join(self.output_path, name) for name in photo_edit_names(stem, offsets)]
+        with contextlib.ExitStack() as stack:
+            for path, image in zip(paths, pasted + pasted[-1:]):
+                save_png(stack.enter_context(atomic_path(path)), image)
+            folders = self.save(images, last_styles, offsets, files_path)
+        return folders, paths
 
     def run(self, latent=None, neutral="face", target="smiling face", offsets=DEFAULT_OFFSET,
             beta_threshold=DEFAULT_BETA):
@@ -261,8 +287,14 @@ def edit_parser():
     parser.add_argument("--latent", default=None,
                         help="W+ .npy [18,512], [1,18,512] or [N,18,512] (N faces: face_i sub-folders), or W [512]; "
                              "default: a face sampled from --seed (truncation 0.7)")
-    parser.add_argument("--input_image", default=None,
-                        help="photo to edit instead of --latent: its largest face is aligned and inverted with pSp")
+    parser.add_argument("--input_image", nargs="+", default=None, metavar="PHOTO",
+                        help="photos and/or folders of photos to edit instead of --latent: every face is aligned, "
+                             "inverted with pSp, edited and pasted back into <name>.edited_{offset}.png and "
+                             "<name>.edited.png at the photo's size")
+    parser.add_argument("--max_faces", type=int, default=8,
+                        help="with --input_image: a photo with more faces is refused (default 8)")
+    parser.add_argument("--match_colours", action="store_true",
+                        help="with --input_image: match the pasted faces' colour statistics to the photo's")
     parser.add_argument("--psp_weight_path", default=None,
                         help="pSp .pdparams for --input_image (default: the pSp-ffhq-inversion release)")
     parser.add_argument("--landmark_model", default=None,
@@ -292,12 +324,45 @@ def edit_parser():
     return parser
 
 
-def invert_photo(image_path, psp_weight_path=None, landmark_model=None):
-    """W+ float32 [n_latent, style_dim] of the largest face of a photo: FFHQ alignment, then pSp."""
-    from .pixel2style2pixel_predictor import Pixel2Style2PixelPredictor
+def photo_folders(photos, output_path):
+    """(name stem, folder of the edit files) per photo: ``output_path`` for one photo, ``output_path/<stem>`` for several.
 
-    return Pixel2Style2PixelPredictor(weight_path=psp_weight_path, landmark_model=landmark_model,
-                                      weight_flag="--psp_weight_path").invert(image_path)
+    Two photos with the same name are an error (their outputs would collide).
+    """
+    stems = [os.path.splitext(os.path.basename(photo))[0] for photo in photos]
+    seen = {}
+    for photo, stem in zip(photos, stems):
+        if stem in seen:
+            raise UserError(f"{seen[stem]} and {photo} would both be written as {stem}.edited.png; rename one of them")
+        seen[stem] = photo
+    if len(photos) == 1:
+        return stems, [output_path]
+    return stems, [os.path.join(output_path, stem) for stem in stems]
+
+
+def edit_photos(predictor, args, offsets, beta):
+    """The --input_image path: align every photo (all checked first), then invert, edit and paste back each.
+
+    Returns the EditDirection and the pasted photo paths.
+    """
+    from .inversion import InvertedPhoto, PhotoInverter
+
+    if args.max_faces < 1:
+        raise UserError(f"--max_faces {args.max_faces} must be at least 1")
+    photos = collect_images(args.input_image)
+    stems, folders = photo_folders(photos, args.output_path)
+    g = predictor.generator
+    inverter = PhotoInverter(args.psp_weight_path, args.landmark_model, latent_shape=(g.n_latent, g.style_dim))
+    aligned = [inverter.align(photo, args.max_faces) for photo in photos]
+    check_writable_dir(args.output_path)
+    direction = predictor.style_direction(predictor.text_direction.delta_t(args.neutral, args.target), beta)
+    written = []
+    for photo, stem, folder, faces in zip(photos, stems, folders, aligned):
+        inverted = InvertedPhoto(load_rgb(photo), faces, inverter.encode(faces))
+        face_folders, paths = predictor.edit_photo(inverted, stem, direction, offsets, folder, args.match_colours)
+        print(f"{photo}: {len(faces)} face(s) -> {', '.join(paths)} (and the edit files in {', '.join(face_folders)})")
+        written.extend(paths)
+    return direction, written
 
 
 def edit_main(argv=None):
@@ -309,8 +374,8 @@ def edit_main(argv=None):
     offsets, beta = as_offsets(args.direction_offset), as_beta(args.beta_threshold)
     if args.latent is not None and args.input_image is not None:
         raise UserError("pass either --latent or --input_image, not both")
-    if args.input_image is not None and not os.path.isfile(args.input_image):
-        raise UserError(f"image {args.input_image} does not exist; check --input_image")
+    if args.input_image is not None:
+        collect_images(args.input_image)
     latent = None if args.latent is None else load_latent_file(args.latent)
     if args.stat_path is not None and not args.scale_by_std:
         print("note: --stat_path is only read with --scale_by_std", file=sys.stderr)
@@ -320,12 +385,19 @@ def edit_main(argv=None):
                                         templates=args.templates, scale_by_std=args.scale_by_std,
                                         **generator_kwargs(args))
     if args.input_image is not None:
-        latent = invert_photo(args.input_image, args.psp_weight_path, args.landmark_model)
+        direction, _ = edit_photos(predictor, args, offsets, beta)
+        print(channel_summary(direction, args.neutral, args.target))
+        return
     direction, folders = predictor.run(latent, args.neutral, args.target, offsets, beta)
-    print(f"{args.neutral!r} -> {args.target!r}: beta {direction.beta:g} moves {direction.moved} of "
-          f"{direction.channels} style channels (max |r| {direction.max_relevance:.4f})")
+    print(channel_summary(direction, args.neutral, args.target))
     names = ", ".join([SRC_NAME] + [offset_name(offset) for offset in offsets] + [DST_NAME, STRIP_NAME, STYLES_NAME])
     print(f"wrote {names} to {', '.join(folders)}")
+
+
+def channel_summary(direction, neutral, target):
+    """One line: how many style channels the edit moves, at which beta."""
+    return (f"{neutral!r} -> {target!r}: beta {direction.beta:g} moves {direction.moved} of "
+            f"{direction.channels} style channels (max |r| {direction.max_relevance:.4f})")
 
 
 def extract_main(argv=None):

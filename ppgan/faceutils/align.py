@@ -221,15 +221,17 @@ class FaceAligner:
 
     __call__ = align
 
-    def align_faces(self, image_or_path, output_size=None, max_faces=None, extra_faces="error"):
+    def align_faces(self, image_or_path, output_size=None, max_faces=None, extra_faces="error", name=None):
         """Align the faces of a photo, largest first: a list of ``AlignedFace``.
 
         ``max_faces``: at most that many (None: all); ``extra_faces``: with more faces
         than that, "error" raises ``UserError``, "ignore" aligns the largest ``max_faces``.
         Raises ``UserError`` if the photo cannot be read, has no face, or a face
-        to align spans less than ``MIN_FACE_SIZE`` photo pixels.
+        to align spans less than ``MIN_FACE_SIZE`` photo pixels; messages call the photo ``name``
+        (default: its path, or "the image").
         """
-        name = os.fspath(image_or_path) if isinstance(image_or_path, (str, os.PathLike)) else "the image"
+        if name is None:
+            name = os.fspath(image_or_path) if isinstance(image_or_path, (str, os.PathLike)) else "the image"
         image = load_rgb(image_or_path)
         all_landmarks = self.detector.faces(image, name)
         count = len(all_landmarks)

@@ -33,6 +33,28 @@ def load_rgb(image_or_path):
         raise UserError(f"cannot read {path} as an image ({exc}); pass a JPEG or PNG photo") from exc
 
 
+def collect_images(inputs, flag="--input_image"):
+    """Paths of photos: each input a file, or a folder standing for its image files (sorted, hidden ones skipped).
+
+    A missing input or a folder without images raises ``UserError`` naming ``flag``.
+    """
+    photos = []
+    for path in [inputs] if isinstance(inputs, (str, os.PathLike)) else inputs:
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            found = sorted(os.path.join(path, name) for name in os.listdir(path)
+                           if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith("."))
+            if not found:
+                raise UserError(f"folder {path} has no image files ({', '.join(IMAGE_EXTENSIONS)}); "
+                                "pass photos or a folder of photos")
+            photos.extend(found)
+        elif os.path.isfile(path):
+            photos.append(path)
+        else:
+            raise UserError(f"input {path} does not exist; check {flag}")
+    return photos
+
+
 def to_rgb(img):
     """Convert a PIL image of any mode to 8-bit RGB (alpha composited on white)."""
     if img.mode in _SIXTEEN_BIT_MODES or img.mode in ("I", "F"):

@@ -1,0 +1,160 @@
+"""Photo in, photo out: every face aligned, inverted with pSp, edited and pasted back (random small models)."""
+import os
+
+import numpy as np
+import paddle
+import pytest
+from PIL import Image
+
+import ppgan  # noqa: F401  (before paddle, as everywhere)
+from ppgan.apps.inversion import PhotoInverter
+from ppgan.apps.styleganv2clip_predictor import edit_main
+from ppgan.faceutils import FaceAligner, load_rgb, paste_faces
+from ppgan.models.generators import Pixel2Style2Pixel, StyleGANv2Generator
+from ppgan.styleclip.clip_encoder import save_random_clip_weights
+from ppgan.utils.errors import UserError
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+FIXTURES = os.path.join(REPO, "tests", "fixtures")
+CHANNELS = {4: 32, 8: 32, 16: 16, 32: 8}
+GENERATOR = dict(size=32, style_dim=512, n_mlp=2, channels=CHANNELS)
+GENERATOR_FLAGS = ["--size", "32", "--style_dim", "512", "--n_mlp", "2", "--channels", "4:32,8:32,16:16,32:8", "--cpu"]
+STYLE_CHANNELS = 168
+N_LATENT = 8
+OFFSETS = ["2", "5"]
+
+
+def listing(directory):
+    return sorted(os.path.relpath(os.path.join(root, name), directory)
+                  for root, _, names in os.walk(directory) for name in names)
+
+
+def two_face_photo():
+    left = load_rgb(os.path.join(FIXTURES, "ffhq_e4e_0.jpg")).resize((400, 400), Image.Resampling.LANCZOS)
+    right = load_rgb(os.path.join(FIXTURES, "ffhq_e4e_1.jpg")).resize((320, 320), Image.Resampling.LANCZOS)
+    group = Image.new("RGB", (720, 400), (120, 120, 120))
+    group.paste(left, (0, 0))
+    group.paste(right, (400, 40))
+    return group
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Random generator, CLIP and directions, and a folder with a portrait and a two-face photo."""
+    root = tmp_path_factory.mktemp("photo_edit")
+    paths = {name: str(root / name) for name in ("generator.pdparams", "clip.pdparams", "fs3.pdparams")}
+    paths["psp.pdparams"] = str(root / "absent_psp.pdparams")  # only the slow test builds a pSp
+    paddle.seed(0)
+    paddle.save(StyleGANv2Generator(**GENERATOR).state_dict(), paths["generator.pdparams"])
+    save_random_clip_weights(paths["clip.pdparams"], seed=0)
+    fs3 = np.random.default_rng(0).standard_normal((STYLE_CHANNELS, 512)).astype(np.float32)
+    paddle.save(paddle.to_tensor(fs3 / np.linalg.norm(fs3, axis=1, keepdims=True)), paths["fs3.pdparams"])
+    photos = root / "photos"
+    photos.mkdir()
+    load_rgb(os.path.join(FIXTURES, "face_psp_input.jpg")).save(photos / "portrait.jpg", quality=95)
+    two_face_photo().save(photos / "group.png")
+    paths["photos"] = str(photos)
+    return paths
+
+
+def edit_argv(files, out, *extra):
+    return ["--weight_path", files["generator.pdparams"], *GENERATOR_FLAGS, "--direction_path", files["fs3.pdparams"],
+            "--clip_weight_path", files["clip.pdparams"], "--psp_weight_path", files["psp.pdparams"],
+            "--output_path", str(out), "--target", "smiling face", "--beta_threshold", "0.05",
+            "--direction_offset", *OFFSETS, *extra]
+
+
+@pytest.fixture
+def fake_psp(monkeypatch):
+    """pSp encoding replaced by random W+ (the pSp network itself is tested in test_psp.py)."""
+    rng = np.random.default_rng(1)
+
+    def encode(inverter, faces):
+        return rng.standard_normal((len(faces), N_LATENT, 512)).astype(np.float32) * 0.5
+
+    monkeypatch.setattr(PhotoInverter, "encode", encode)
+
+
+@pytest.fixture(scope="module")
+def psp_file(tmp_path_factory):
+    """A random pSp made for the generator (W+ [8, 512])."""
+    opts = dict(encoder_type="GradualStyleEncoder", input_nc=3, start_from_latent_avg=True, learn_in_w=False,
+                **GENERATOR, channel_multiplier=2)
+    paddle.seed(1)
+    path = str(tmp_path_factory.mktemp("psp") / "psp.pdparams")
+    paddle.save(dict(Pixel2Style2Pixel(opts).state_dict(), opts=opts), path)
+    return path
+
+
+def test_a_folder_of_photos_is_edited_and_pasted_back(files, fake_psp, tmp_path):
+    check_folder_edit(files, tmp_path)
+
+
+@pytest.mark.slow
+def test_a_folder_of_photos_is_edited_and_pasted_back_with_psp(files, psp_file, tmp_path):
+    check_folder_edit(dict(files, **{"psp.pdparams": psp_file}), tmp_path)
+
+
+def check_folder_edit(files, tmp_path):
+    out = tmp_path / "out"
+    edit_main(edit_argv(files, out, "--input_image", files["photos"]))
+    edit_files = ["dst.editing.pd", "dst.editing.png", "dst.editing_2.png", "dst.editing_5.png",
+                  "dst.editing_strip.png", "src.editing.png"]
+    assert listing(out) == sorted(
+        ["group.edited.png", "group.edited_2.png", "group.edited_5.png",
+         "portrait.edited.png", "portrait.edited_2.png", "portrait.edited_5.png"]
+        + [f"group/face_{i}/{name}" for i in (0, 1) for name in edit_files]
+        + [f"portrait/{name}" for name in edit_files])
+    aligner = FaceAligner()
+    for stem, ext, face_dirs in [("portrait", "jpg", ["portrait"]), ("group", "png", ["group/face_0", "group/face_1"])]:
+        photo = load_rgb(os.path.join(files["photos"], f"{stem}.{ext}"))
+        quads = [face.quad for face in aligner.align_faces(photo, 256)]
+        assert len(quads) == len(face_dirs)
+        for offset in OFFSETS:
+            edited = np.asarray(Image.open(out / f"{stem}.edited_{offset}.png"))
+            assert edited.shape == (photo.height, photo.width, 3)
+            # the same as pasting the per-face renders written beside it (another code path, through the files)
+            renders = [np.asarray(Image.open(out / folder / f"dst.editing_{offset}.png")) for folder in face_dirs]
+            expected, mask = paste_faces(photo, renders, quads)
+            np.testing.assert_array_equal(edited, expected)
+            assert (mask == 0).any() and np.any(edited[mask > 0.5] != np.asarray(photo)[mask > 0.5])
+        last = np.asarray(Image.open(out / f"{stem}.edited.png"))
+        np.testing.assert_array_equal(last, np.asarray(Image.open(out / f"{stem}.edited_5.png")))
+
+
+@pytest.mark.parametrize("case, message", [
+    ("church", "no face found in .*no_face_church.jpg"),
+    ("group", "has 2 faces, more than --max_faces 1"),
+    ("tiny", "too small to align"),
+])
+def test_bad_photos_are_one_line_errors_and_nothing_is_written(files, tmp_path, case, message):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    load_rgb(os.path.join(FIXTURES, "face_psp_input.jpg")).save(photos / "a_fine.jpg")  # aligned first, not written
+    if case == "church":
+        Image.open(os.path.join(FIXTURES, "no_face_church.jpg")).save(photos / "no_face_church.jpg")
+    elif case == "group":
+        two_face_photo().save(photos / "group.png")
+    else:
+        load_rgb(os.path.join(FIXTURES, "face_psp_input.jpg")).resize((60, 75)).save(photos / "tiny.png")
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match=message):
+        edit_main(edit_argv(files, out, "--input_image", str(photos), "--max_faces", "1"))
+    assert listing(out) == []
+
+
+def test_a_psp_for_another_generator_is_refused():
+    class FakePsp:
+        aligner = FaceAligner()
+
+        @staticmethod
+        def encode(image):
+            return np.zeros((N_LATENT, 512), np.float32)
+
+    inverter = PhotoInverter("some_psp.pdparams", latent_shape=(16, 512))
+    inverter.psp = FakePsp()
+    faces = inverter.align(os.path.join(FIXTURES, "face_psp_input.jpg"))
+    with pytest.raises(UserError, match=r"gives W\+ \[8, 512\] but the generator takes \[16, 512\]; .*--psp_weight_path"):
+        inverter.encode(faces)
+    inverter.latent_shape = (N_LATENT, 512)
+    assert inverter(os.path.join(FIXTURES, "ffhq_e4e_0.jpg")).shape == (N_LATENT, 512)
