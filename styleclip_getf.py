@@ -17,6 +17,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from ppgan.utils.runtime import configure_cpu_runtime  # noqa: E402
+
+configure_cpu_runtime()  # before anything imports paddle
+
 from tqdm import tqdm  # noqa: E402
 
 from ppgan.apps.model_loading import load_stylegan2  # noqa: E402

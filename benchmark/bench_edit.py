@@ -19,7 +19,10 @@ import time
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-import ppgan  # noqa: E402,F401  (runtime set-up before paddle)
+from ppgan.utils.runtime import configure_cpu_runtime  # noqa: E402
+
+configure_cpu_runtime()  # before anything imports paddle
+
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 

@@ -15,10 +15,14 @@ import time
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
+from ppgan.utils.runtime import configure_cpu_runtime  # noqa: E402
+
+configure_cpu_runtime()  # before anything imports paddle
+
 from ppgan.faceutils import FaceAligner, ffhq_quad, load_rgb, warp_quad  # noqa: E402
 from ppgan.models.generators.generator_pixel2style2pixel import GradualStyleEncoder  # noqa: E402
 
-import paddle  # noqa: E402  (after ppgan, which sets up the CPU runtime)
+import paddle  # noqa: E402
 
 FACE_PHOTOS = ["face_psp_input.jpg", "face_input_img.jpg", "ffhq_e4e_0.jpg", "ffhq_e4e_1.jpg", "ffhq_e4e_2.jpg"]
 

@@ -15,7 +15,10 @@ import time
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-import ppgan  # noqa: E402,F401
+from ppgan.utils.runtime import configure_cpu_runtime  # noqa: E402
+
+configure_cpu_runtime()  # before anything imports paddle
+
 import paddle  # noqa: E402
 
 from ppgan.models.generators import StyleGANv2Generator  # noqa: E402

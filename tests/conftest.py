@@ -1,9 +1,12 @@
-"""Shared test setup: ppgan before paddle, an isolated weight cache, small random generators."""
+"""Shared test setup: the tools' CPU runtime, an isolated weight cache, small random generators."""
 import os
 
-import ppgan  # noqa: F401  (sets threads and MKL before paddle loads)
-import paddle
-import pytest
+from ppgan.utils.runtime import configure_cpu_runtime
+
+configure_cpu_runtime()  # as the tools run, before paddle loads
+
+import paddle  # noqa: E402
+import pytest  # noqa: E402
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 FIXTURES = os.path.join(REPO_ROOT, "tests", "fixtures")

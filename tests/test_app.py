@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import ppgan  # noqa: F401  (before paddle, as everywhere)
 import paddle
 
 from ppgan.apps.styleclip_app import Editor, EditSession, app_parser, build_app, preview_generator

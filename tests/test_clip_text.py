@@ -6,7 +6,6 @@ import zlib
 import numpy as np
 import pytest
 
-import ppgan  # noqa: F401  (before paddle, as everywhere)
 import clip
 import paddle
 from PIL import Image

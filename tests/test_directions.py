@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-import ppgan  # noqa: F401  (before paddle, as everywhere)
 import paddle
 
 from ppgan.styleclip.directions import (auto_beta, channel_direction, channel_relevance, compute_delta_s,

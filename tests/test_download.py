@@ -9,7 +9,6 @@ import types
 
 import pytest
 
-import ppgan  # noqa: F401  (before paddle, as everywhere)
 from ppgan.utils import download
 from ppgan.utils.download import Weight, resolve_weights
 from ppgan.utils.errors import UserError

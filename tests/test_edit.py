@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import ppgan  # noqa: F401  (before paddle, as everywhere)
 import clip
 import paddle
 

@@ -9,7 +9,6 @@ import time
 import numpy as np
 import pytest
 
-import ppgan  # noqa: F401  (before paddle, as everywhere)
 import paddle
 
 from ppgan.apps.model_loading import load_stylegan2

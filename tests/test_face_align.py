@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import ppgan  # noqa: F401  (runtime set-up before anything else)
 from ppgan.faceutils import FaceAligner, ffhq_quad, load_rgb, quad_to_output
 from ppgan.faceutils import landmarks as landmarks_module
 from ppgan.utils.errors import UserError

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import ppgan  # noqa: F401  (runtime set-up before paddle is imported)
 import paddle
 from ppgan.apps.pixel2style2pixel_predictor import Pixel2Style2PixelPredictor, load_pixel2style2pixel
 from ppgan.models.generators import Pixel2Style2Pixel

@@ -24,6 +24,10 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
+from ppgan.utils.runtime import configure_cpu_runtime  # noqa: E402
+
+configure_cpu_runtime()  # before anything imports paddle
+
 from PIL import Image  # noqa: E402
 
 from ppgan.faceutils import FaceAligner, collect_images, load_rgb  # noqa: E402

@@ -12,6 +12,10 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
+from ppgan.utils.runtime import configure_cpu_runtime  # noqa: E402
+
+configure_cpu_runtime()  # before anything imports paddle
+
 from ppgan.utils.cli import add_generator_args, generator_kwargs, run_cli  # noqa: E402
 from ppgan.utils.errors import UserError  # noqa: E402
 

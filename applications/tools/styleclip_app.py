@@ -10,6 +10,10 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
+from ppgan.utils.runtime import configure_cpu_runtime  # noqa: E402
+
+configure_cpu_runtime(keep_freed_memory=False)  # before anything imports paddle
+
 from ppgan.apps.styleclip_app import main  # noqa: E402
 from ppgan.utils.cli import run_cli  # noqa: E402
 

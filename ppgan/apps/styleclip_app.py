@@ -11,18 +11,23 @@ import functools
 import os
 import tempfile
 
-import numpy as np
-import paddle
+if __name__ == "__main__":  # python -m ppgan.apps.styleclip_app: set up before paddle loads
+    from ppgan.utils.runtime import configure_cpu_runtime
 
-from ..models.generators import StyleGANv2Generator
-from ..models.generators.fast_synthesis import SynthesisProgram
-from ..styleclip.directions import edit_styles
-from ..utils.cli import add_generator_args, generator_kwargs, run_cli
-from ..utils.errors import UserError
-from ..utils.image import make_grid, save_png, to_uint8
-from ..utils.model_thread import shared_model_thread
-from .inversion import PhotoInverter
-from .styleganv2clip_predictor import (DEFAULT_BETA, DEFAULT_OFFSET, DST_NAME, STRIP_NAME, STYLES_NAME,
+    configure_cpu_runtime(keep_freed_memory=False)  # a server: return freed memory to the system
+
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
+
+from ..models.generators import StyleGANv2Generator  # noqa: E402
+from ..models.generators.fast_synthesis import SynthesisProgram  # noqa: E402
+from ..styleclip.directions import edit_styles  # noqa: E402
+from ..utils.cli import add_generator_args, generator_kwargs, run_cli  # noqa: E402
+from ..utils.errors import UserError  # noqa: E402
+from ..utils.image import make_grid, save_png, to_uint8  # noqa: E402
+from ..utils.model_thread import shared_model_thread  # noqa: E402
+from .inversion import PhotoInverter  # noqa: E402
+from .styleganv2clip_predictor import (DEFAULT_BETA, DEFAULT_OFFSET, DST_NAME, STRIP_NAME, STYLES_NAME,  # noqa: E402
                                        StyleGANv2ClipPredictor, TEMPLATE_SETS, as_beta, as_offsets, check_texts)
 
 PREVIEW_SIZE = 256

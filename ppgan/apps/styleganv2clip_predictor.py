@@ -18,10 +18,13 @@ import os
 import shutil
 import sys
 
-if not __package__:  # run as a file: python [-m paddle.distributed.launch] ppgan/apps/styleganv2clip_predictor.py
-    sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
-    import ppgan.apps  # noqa: F401  (ppgan before paddle: it sets up the CPU runtime)
-    __package__ = "ppgan.apps"
+if __name__ == "__main__":  # a command (a file, -m, or under paddle.distributed.launch): set up before paddle loads
+    if not __package__:
+        sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+        __package__ = "ppgan.apps"
+    from ppgan.utils.runtime import configure_cpu_runtime
+
+    configure_cpu_runtime()
 
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402

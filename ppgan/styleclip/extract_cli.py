@@ -109,4 +109,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    from ..utils.runtime import configure_cpu_runtime
+
+    configure_cpu_runtime()
     run_cli(main)

@@ -20,6 +20,7 @@ import numpy as np
 import paddle
 
 from .download import cache_dir
+from .runtime import paddle_noise_filtered
 
 
 def use_eager_programs():
@@ -28,7 +29,7 @@ def use_eager_programs():
 
 
 def cpu_threads():
-    """Threads of the math library: ``OMP_NUM_THREADS`` (``import ppgan`` sets it to the usable cores)."""
+    """Threads of the math library: ``OMP_NUM_THREADS`` (``configure_cpu_runtime`` sets it to the usable cores)."""
     return int(os.environ.get("OMP_NUM_THREADS", "1"))
 
 
@@ -45,7 +46,8 @@ def fingerprint(state_dict, *description):
 def export_layer(layer, input_spec, path_prefix):
     """Save ``layer`` (eval mode) as a static program at ``path_prefix`` (.json or .pdmodel, and .pdiparams)."""
     layer.eval()
-    paddle.jit.save(paddle.jit.to_static(layer, input_spec=input_spec, full_graph=True), path_prefix)
+    with paddle_noise_filtered():  # Paddle 3 logs a warning per op with an ``out`` argument
+        paddle.jit.save(paddle.jit.to_static(layer, input_spec=input_spec, full_graph=True), path_prefix)
 
 
 def cached_export(key, name, export):
