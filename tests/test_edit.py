@@ -230,7 +230,8 @@ def test_batched_renders_equal_single_renders(files, predictor, reference):
 def test_several_faces_get_one_folder_each(files, predictor, reference, tmp_path):
     predictor.output_path = str(tmp_path / "out")
     latents = np.load(files["latents.npy"])
-    direction, folders = predictor.run(files["latents.npy"], NEUTRAL, TARGET, [1, 3], reference["beta"])
+    result = predictor.run(files["latents.npy"], NEUTRAL, TARGET, [1, 3], reference["beta"])
+    direction, folders = result.direction, result.folders
     assert folders == [str(tmp_path / "out" / "face_0"), str(tmp_path / "out" / "face_1")]
     names = sorted(["src.editing.png", "dst.editing_1.png", "dst.editing_3.png", "dst.editing.png", STRIP_NAME,
                     "dst.editing.pd"])

@@ -76,10 +76,11 @@ class Pixel2Style2PixelPredictor:
     once; the pSp weights (downloaded if needed) when the first face is found.
     """
 
-    def __init__(self, output_path="output_dir", weight_path=None, model_type="ffhq-inversion", size=None,
+    def __init__(self, output_path="output_dir", weight_path=None, model_type="ffhq-inversion", seed=None, size=None,
                  style_dim=None, n_mlp=None, channel_multiplier=None, channels=None, landmark_model=None,
                  weight_flag="--weight_path"):
         self.output_path = output_path
+        self.seed = seed  # PaddleGAN's argument; the inversion is deterministic (saved noise), nothing draws from it
         self.aligner = FaceAligner(landmark_model)
         self._model_args = (model_type, weight_path, size, style_dim, n_mlp, channel_multiplier, channels,
                             weight_flag)

@@ -58,8 +58,21 @@ STYLES_NAME = "dst.editing.pd"
 EditDirection = collections.namedtuple("EditDirection", "delta_s beta moved channels max_relevance")
 EditDirection.__doc__ = ("An S-space edit: delta_s (list of float32 [C_l], toRGB zero), the beta used, "
                          "channels moved, non-toRGB channels in all, max |r|.")
-EditResult = collections.namedtuple("EditResult", "direction folders")
-EditResult.__doc__ = "What ``run`` did: its EditDirection and the output folder of every face."
+
+
+class EditResult(collections.namedtuple("EditResult", "src_img dst_img dst_latent")):
+    """What ``run`` did. Unpacks as PaddleGAN's ``run`` result, for the first face: ``src_img``
+    and ``dst_img`` (uint8 [size, size, 3], unedited and at the last offset) and ``dst_latent``
+    (its edited S, list of float32 [1, C_l] tensors, as saved in dst.editing.pd).
+
+    Attributes beside them: ``direction`` (the EditDirection), ``folders`` (every face's
+    output folder), ``images`` (uint8 [N, 1 + K, size, size, 3], source then each offset).
+    """
+
+    def __new__(cls, src_img, dst_img, dst_latent, direction, folders, images):
+        result = super().__new__(cls, src_img, dst_img, dst_latent)
+        result.direction, result.folders, result.images = direction, folders, images
+        return result
 
 
 def offset_name(offset):
@@ -263,21 +276,28 @@ class StyleGANv2ClipPredictor(StyleGANv2Predictor):
             folders = self.save(images, last_styles, offsets, files_path)
         return folders, paths
 
-    def run(self, latent=None, neutral="face", target="smiling face", offsets=DEFAULT_OFFSET,
-            beta_threshold=DEFAULT_BETA):
+    def run(self, latent=None, neutral="face", target="smiling face", offset=None, beta_threshold=DEFAULT_BETA,
+            offsets=None):
         """Edit faces from ``neutral`` towards ``target`` at each offset and write the files (see ``save``).
 
+        PaddleGAN's call ``run(latent, neutral, target, offset, beta_threshold)`` works as is.
         ``latent``: None (a face from ``seed``, truncation 0.7), a .npy path or an array
-        (see ``read_latents``); ``beta_threshold``: a number or 'auto'. Everything is
-        checked before CLIP loads and rendered before any file is written.
+        (see ``read_latents``); ``offset`` (or ``offsets``): a number or a list of them
+        (default 5); ``beta_threshold``: a number or 'auto'. Everything is checked before CLIP loads and
+        rendered before any file is written. Returns an ``EditResult``.
         """
+        if offset is not None and offsets is not None:
+            raise TypeError("run() takes offset or offsets, not both")
         check_texts(neutral, target, self.templates)
-        offsets, beta = as_offsets(offsets), as_beta(beta_threshold)
+        offsets = as_offsets(next((o for o in (offset, offsets) if o is not None), DEFAULT_OFFSET))
+        beta = as_beta(beta_threshold)
         latents = self.source_latents(latent)
         direction = self.style_direction(self.text_direction.delta_t(neutral, target), beta)
         check_writable_dir(self.output_path)
         images, last_styles = self.render_edits(latents, direction.delta_s, offsets)
-        return EditResult(direction, self.save(images, last_styles, offsets))
+        folders = self.save(images, last_styles, offsets)
+        return EditResult(images[0, 0], images[0, -1], [paddle.to_tensor(s[:1]) for s in last_styles], direction,
+                          folders, images)
 
 
 def edit_parser():
@@ -391,10 +411,10 @@ def edit_main(argv=None):
         direction, _ = edit_photos(predictor, args, offsets, beta)
         print(channel_summary(direction, args.neutral, args.target))
         return
-    direction, folders = predictor.run(latent, args.neutral, args.target, offsets, beta)
-    print(channel_summary(direction, args.neutral, args.target))
+    result = predictor.run(latent, args.neutral, args.target, offsets=offsets, beta_threshold=beta)
+    print(channel_summary(result.direction, args.neutral, args.target))
     names = ", ".join([SRC_NAME] + [offset_name(offset) for offset in offsets] + [DST_NAME, STRIP_NAME, STYLES_NAME])
-    print(f"wrote {names} to {', '.join(folders)}")
+    print(f"wrote {names} to {', '.join(result.folders)}")
 
 
 def channel_summary(direction, neutral, target):

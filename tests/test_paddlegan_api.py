@@ -1,0 +1,116 @@
+"""PaddleGAN's Python API: the predictors imported, built and run exactly as PaddleGAN's tools and tutorials do.
+
+The calls below are those of PaddleGAN's applications/tools/styleganv2.py, pixel2style2pixel.py and
+styleganv2clip.py (keyword names, positional ``run`` arguments), chained as its StyleCLIP tutorial
+chains them: a photo -> pSp -> dst.npy -> text edit. Random 32 px models; the CLIP weights sit in
+the weight cache under the released name, so no call needs one of our extra keywords.
+"""
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import paddle
+
+from conftest import FIXTURES
+
+PORTRAIT = os.path.join(FIXTURES, "face_psp_input.jpg")
+GENERATOR_KWARGS = dict(size=32, style_dim=512, n_mlp=2, channel_multiplier=2)  # as PaddleGAN's flags pass them
+PSP_OPTS = dict(encoder_type="GradualStyleEncoder", input_nc=3, start_from_latent_avg=True, learn_in_w=False,
+                output_size=32, channels={4: 32, 8: 32, 16: 32, 32: 32})
+N_LATENT = 8
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory):
+    """Random generator, pSp, direction file, and CLIP weights in a weight cache of their own."""
+    from ppgan.models.generators import Pixel2Style2Pixel, StyleGANv2Generator
+    from ppgan.styleclip.clip_encoder import save_random_clip_weights
+
+    root = tmp_path_factory.mktemp("paddlegan_api")
+    paddle.seed(0)
+    generator = StyleGANv2Generator(32, 512, 2, channel_multiplier=2)
+    paddle.save(generator.state_dict(), str(root / "stylegan2.pdparams"))
+    rows = sum(generator.channels_lst[i] for i in generator.style_layers)
+    fs3 = np.random.default_rng(0).standard_normal((rows, 512)).astype(np.float32)
+    paddle.save(paddle.to_tensor(fs3 / np.linalg.norm(fs3, axis=1, keepdims=True)), str(root / "fs3.pdparams"))
+    psp = Pixel2Style2Pixel(dict(PSP_OPTS, size=32, style_dim=512, n_mlp=2, channel_multiplier=2))
+    for layer in psp.encoder.sublayers():  # keep the random encoder's activations near unit size
+        if isinstance(layer, paddle.nn.BatchNorm2D):
+            layer.weight.set_value(paddle.full(layer.weight.shape, 0.3))
+    paddle.save(dict(psp.state_dict(), opts=PSP_OPTS), str(root / "psp.pdparams"))
+    os.makedirs(root / "home")
+    save_random_clip_weights(str(root / "home" / "ViT-B-32.pdparams"), seed=0)
+    return root
+
+
+@pytest.fixture
+def paddlegan_env(model_files, monkeypatch):
+    monkeypatch.setenv("PPGAN_HOME", str(model_files / "home"))
+    monkeypatch.setenv("PPGAN_SYNTHESIS", "eager")  # the compiled path has its own tests
+    return model_files
+
+
+def test_the_three_predictors_import_from_ppgan_apps():
+    import ppgan.apps
+    from ppgan.apps import Pixel2Style2PixelPredictor, StyleGANv2ClipPredictor, StyleGANv2Predictor
+
+    assert issubclass(StyleGANv2ClipPredictor, StyleGANv2Predictor)
+    assert Pixel2Style2PixelPredictor.__module__ == "ppgan.apps.pixel2style2pixel_predictor"
+    assert set(ppgan.apps.__all__) <= set(dir(ppgan.apps))
+    with pytest.raises(AttributeError):
+        ppgan.apps.NoSuchPredictor
+
+
+def test_sampling_as_paddlegans_styleganv2_tool(paddlegan_env, tmp_path):
+    from ppgan.apps import StyleGANv2Predictor
+
+    predictor = StyleGANv2Predictor(output_path=str(tmp_path), weight_path=str(paddlegan_env / "stylegan2.pdparams"),
+                                    model_type=None, seed=233, **GENERATOR_KWARGS)
+    predictor.run(2, 3)  # n_row, n_col
+    assert Image.open(tmp_path / "sample.png").size == (3 * 32, 2 * 32)
+    latents = np.load(tmp_path / "latents.npy")
+    assert latents.shape == (6, N_LATENT, 512)
+    np.testing.assert_array_equal(latents, predictor.sample_latents(6, 0.7, seed=233).numpy())
+
+
+def test_photo_to_edit_as_paddlegans_tutorial(paddlegan_env, tmp_path):
+    from ppgan.apps import Pixel2Style2PixelPredictor, StyleGANv2ClipPredictor
+
+    psp_out, edit_out = tmp_path / "psp", tmp_path / "edit"
+    psp = Pixel2Style2PixelPredictor(output_path=str(psp_out), weight_path=str(paddlegan_env / "psp.pdparams"),
+                                     model_type=None, seed=None, **GENERATOR_KWARGS)
+    psp.run(PORTRAIT)
+    assert sorted(os.listdir(psp_out)) == ["dst.npy", "dst.png", "src.png"]
+    latent_path = str(psp_out / "dst.npy")
+    assert np.load(latent_path).shape == (N_LATENT, 512)
+
+    editor = StyleGANv2ClipPredictor(output_path=str(edit_out), weight_path=str(paddlegan_env / "stylegan2.pdparams"),
+                                     model_type=None, seed=None, direction_path=str(paddlegan_env / "fs3.pdparams"),
+                                     stat_path=None, **GENERATOR_KWARGS)
+    # PaddleGAN's tool: predictor.run(args.latent, args.neutral, args.target, args.direction_offset, args.beta_threshold)
+    src_img, dst_img, dst_latent = editor.run(latent_path, "face", "smiling face", 5.0, 0.1)
+    files = sorted(os.listdir(edit_out))
+    assert files == ["dst.editing.pd", "dst.editing.png", "dst.editing_5.png", "dst.editing_strip.png",
+                     "src.editing.png"]
+    np.testing.assert_array_equal(np.asarray(Image.open(edit_out / "src.editing.png")), src_img)
+    np.testing.assert_array_equal(np.asarray(Image.open(edit_out / "dst.editing.png")), dst_img)
+    assert src_img.shape == (32, 32, 3) and not np.array_equal(src_img, dst_img)
+
+    # the edited S: the source's S plus 5 x delta_s, as saved in dst.editing.pd
+    with paddle.no_grad():
+        source = [s.numpy() for s in editor.generator.style_affine(paddle.to_tensor(np.load(latent_path)[None]))]
+    saved = paddle.load(str(edit_out / "dst.editing.pd"))
+    moved = 0
+    for ours, on_disk, base in zip(dst_latent, saved, source):
+        np.testing.assert_array_equal(ours.numpy(), on_disk.numpy())
+        moved += np.count_nonzero(np.abs(ours.numpy() - base) > 1e-6)
+
+    # the keyword form of PaddleGAN's run gives the same result
+    again = editor.run(latent=latent_path, neutral="face", target="smiling face", offset=5.0, beta_threshold=0.1)
+    np.testing.assert_array_equal(again.dst_img, dst_img)
+    assert moved == again.direction.moved > 0
+    assert sorted(os.listdir(edit_out)) == files
+    with pytest.raises(TypeError):
+        editor.run(latent_path, "face", "smiling face", offset=5.0, offsets=[1, 2])
