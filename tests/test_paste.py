@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import ppgan  # noqa: F401  (runtime set-up before anything else)
 from ppgan.faceutils import FaceAligner, load_rgb, paste_face, paste_faces, quad_to_output
 from ppgan.faceutils.paste import aligned_to_photo, ellipse_mask, load_alignment
 from ppgan.utils.errors import UserError
