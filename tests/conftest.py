@@ -40,3 +40,35 @@ def small_generator():
     generator = StyleGANv2Generator(64, 64, 2, channels=SMALL_CHANNELS)
     generator.eval()
     return generator
+
+
+# A pSp with a 32 px decoder (W+ [8, 512]); the encoder is the full IR-SE-50, as released.
+SMALL_PSP_OPTS = dict(encoder_type="GradualStyleEncoder", input_nc=3, start_from_latent_avg=True, learn_in_w=False,
+                      output_size=32, style_dim=512, n_mlp=2, channel_multiplier=2,
+                      channels={4: 32, 8: 32, 16: 32, 32: 32})
+
+
+@pytest.fixture(scope="session")
+def random_clip_file(tmp_path_factory):
+    """A random ViT-B/32 weight file (about 605 MB, 30 s to make), shared by the test session."""
+    from ppgan.styleclip.clip_encoder import save_random_clip_weights
+
+    path = str(tmp_path_factory.mktemp("random_clip") / "ViT-B-32.pdparams")
+    save_random_clip_weights(path, seed=0)
+    return path
+
+
+@pytest.fixture(scope="session")
+def random_psp_file(tmp_path_factory):
+    """A random pSp file (state dict + ``opts`` = SMALL_PSP_OPTS) whose BatchNorm scales keep the
+    encoder's activations near unit size; shared by the test session."""
+    from ppgan.models.generators import Pixel2Style2Pixel
+
+    paddle.seed(0)
+    model = Pixel2Style2Pixel(dict(SMALL_PSP_OPTS, size=SMALL_PSP_OPTS["output_size"]))
+    for layer in model.encoder.sublayers():
+        if isinstance(layer, paddle.nn.BatchNorm2D):
+            layer.weight.set_value(paddle.full(layer.weight.shape, 0.3))
+    path = str(tmp_path_factory.mktemp("random_psp") / "psp.pdparams")
+    paddle.save(dict(model.state_dict(), opts=SMALL_PSP_OPTS), path)
+    return path

@@ -17,16 +17,13 @@ from conftest import FIXTURES
 
 PORTRAIT = os.path.join(FIXTURES, "face_psp_input.jpg")
 GENERATOR_KWARGS = dict(size=32, style_dim=512, n_mlp=2, channel_multiplier=2)  # as PaddleGAN's flags pass them
-PSP_OPTS = dict(encoder_type="GradualStyleEncoder", input_nc=3, start_from_latent_avg=True, learn_in_w=False,
-                output_size=32, channels={4: 32, 8: 32, 16: 32, 32: 32})
 N_LATENT = 8
 
 
 @pytest.fixture(scope="module")
 def model_files(tmp_path_factory):
-    """Random generator, pSp, direction file, and CLIP weights in a weight cache of their own."""
-    from ppgan.models.generators import Pixel2Style2Pixel, StyleGANv2Generator
-    from ppgan.styleclip.clip_encoder import save_random_clip_weights
+    """Random 32 px generator and direction file; the random CLIP in a weight cache under the released name."""
+    from ppgan.models.generators import StyleGANv2Generator
 
     root = tmp_path_factory.mktemp("paddlegan_api")
     paddle.seed(0)
@@ -35,19 +32,15 @@ def model_files(tmp_path_factory):
     rows = sum(generator.channels_lst[i] for i in generator.style_layers)
     fs3 = np.random.default_rng(0).standard_normal((rows, 512)).astype(np.float32)
     paddle.save(paddle.to_tensor(fs3 / np.linalg.norm(fs3, axis=1, keepdims=True)), str(root / "fs3.pdparams"))
-    psp = Pixel2Style2Pixel(dict(PSP_OPTS, size=32, style_dim=512, n_mlp=2, channel_multiplier=2))
-    for layer in psp.encoder.sublayers():  # keep the random encoder's activations near unit size
-        if isinstance(layer, paddle.nn.BatchNorm2D):
-            layer.weight.set_value(paddle.full(layer.weight.shape, 0.3))
-    paddle.save(dict(psp.state_dict(), opts=PSP_OPTS), str(root / "psp.pdparams"))
-    os.makedirs(root / "home")
-    save_random_clip_weights(str(root / "home" / "ViT-B-32.pdparams"), seed=0)
     return root
 
 
 @pytest.fixture
-def paddlegan_env(model_files, monkeypatch):
-    monkeypatch.setenv("PPGAN_HOME", str(model_files / "home"))
+def paddlegan_env(model_files, random_clip_file, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    os.symlink(random_clip_file, home / "ViT-B-32.pdparams")
+    monkeypatch.setenv("PPGAN_HOME", str(home))
     monkeypatch.setenv("PPGAN_SYNTHESIS", "eager")  # the compiled path has its own tests
     return model_files
 
@@ -75,11 +68,11 @@ def test_sampling_as_paddlegans_styleganv2_tool(paddlegan_env, tmp_path):
     np.testing.assert_array_equal(latents, predictor.sample_latents(6, 0.7, seed=233).numpy())
 
 
-def test_photo_to_edit_as_paddlegans_tutorial(paddlegan_env, tmp_path):
+def test_photo_to_edit_as_paddlegans_tutorial(paddlegan_env, random_psp_file, tmp_path):
     from ppgan.apps import Pixel2Style2PixelPredictor, StyleGANv2ClipPredictor
 
     psp_out, edit_out = tmp_path / "psp", tmp_path / "edit"
-    psp = Pixel2Style2PixelPredictor(output_path=str(psp_out), weight_path=str(paddlegan_env / "psp.pdparams"),
+    psp = Pixel2Style2PixelPredictor(output_path=str(psp_out), weight_path=random_psp_file,
                                      model_type=None, seed=None, **GENERATOR_KWARGS)
     psp.run(PORTRAIT)
     assert sorted(os.listdir(psp_out)) == ["dst.npy", "dst.png", "src.png"]
