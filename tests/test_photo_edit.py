@@ -6,7 +6,6 @@ import paddle
 import pytest
 from PIL import Image
 
-import ppgan  # noqa: F401  (before paddle, as everywhere)
 from ppgan.apps.inversion import PhotoInverter
 from ppgan.apps.styleganv2clip_predictor import edit_main
 from ppgan.faceutils import FaceAligner, load_rgb, paste_faces
