@@ -10,8 +10,9 @@ setup(
     name="ppgan-styleclip",
     version="0.1.0",
     description="StyleCLIP global directions (text-driven StyleGAN2 face editing) in PaddlePaddle",
-    packages=find_packages(include=["ppgan", "ppgan.*"]),
-    package_data={"ppgan.styleclip": ["prompt_templates.json"]},
+    packages=find_packages(include=["ppgan", "ppgan.*"]) + ["ppgan.configs"],
+    package_dir={"ppgan.configs": "configs"},  # the model registry, read from the clone or the installed package
+    package_data={"ppgan.styleclip": ["prompt_templates.json"], "ppgan.configs": ["*.yaml"]},
     python_requires=">=3.8",
     install_requires=REQUIREMENTS,
     extras_require={

@@ -1,13 +1,13 @@
 """Sample the StyleSpace statistics that StyleCLIP global directions need.
 
-    python styleclip_getf.py [--model_type ffhq-config-f | --weight_path FILE [--size 1024 --style_dim 512
-        --n_mlp 8 --channel_multiplier 2]] [--num_samples 100000] [--num_saved 2000] [--batch_size 1000]
-        [--seed 1234] [--truncation 0.7] [--truncation_cutoff ROWS] [--dataset_name ffhq-config-f]
-        [--output_dir .] [--cpu]
+    python styleclip_getf.py [--model_type ffhq-config-f | --config MODEL.yaml | --weight_path FILE]
+        [--num_samples 100000] [--num_saved 2000] [--batch_size 1000] [--seed 1234] [--truncation 0.7]
+        [--truncation_cutoff ROWS] [--dataset_name NAME] [--output_dir .] [--cpu]
 
 Writes, in --output_dir, ``S-{dataset_name}.pdparams`` (the first --num_saved
 S codes) and ``stylegan2-{dataset_name}-styleclip-stats.pdparams`` (per-channel
-mean and unbiased std over all --num_samples). ``ppgan/styleclip/stats.py``
+mean and unbiased std over all --num_samples); --dataset_name defaults to the
+model's name (its config's, or the weight file's). ``ppgan/styleclip/stats.py``
 documents the sampling order and the file formats.
 """
 import argparse
@@ -23,10 +23,10 @@ configure_cpu_runtime()  # before anything imports paddle
 
 from tqdm import tqdm  # noqa: E402
 
-from ppgan.apps.model_loading import load_stylegan2  # noqa: E402
+from ppgan.models.loading import load_stylegan2  # noqa: E402
 from ppgan.styleclip.stats import (collect_statistics, s_codes_file_name, save_statistics_files,  # noqa: E402
                                    stats_file_name)
-from ppgan.utils.cli import run_cli  # noqa: E402
+from ppgan.utils.cli import add_generator_args, generator_spec, run_cli  # noqa: E402
 from ppgan.utils.errors import UserError  # noqa: E402
 from ppgan.utils.fileio import check_writable_dir  # noqa: E402
 from ppgan.utils.runtime import select_device  # noqa: E402
@@ -34,13 +34,7 @@ from ppgan.utils.runtime import select_device  # noqa: E402
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="Sample StyleSpace (S) codes and their per-channel mean and std.")
-    parser.add_argument("--model_type", default="ffhq-config-f", help="released generator (downloaded once)")
-    parser.add_argument("--weight_path", default=None, help="local generator weights instead of --model_type")
-    parser.add_argument("--size", type=int, default=None, help="image size (default: of --model_type, 1024)")
-    parser.add_argument("--style_dim", type=int, default=None, help="w width (default: of --model_type, 512)")
-    parser.add_argument("--n_mlp", type=int, default=None, help="mapping layers (default: of --model_type, 8)")
-    parser.add_argument("--channel_multiplier", type=int, default=None,
-                        help="config-f width factor (default: of --model_type, 2)")
+    add_generator_args(parser)
     parser.add_argument("--num_samples", type=int, default=100000, help="z samples the statistics cover")
     parser.add_argument("--num_saved", type=int, default=2000, help="S codes saved (the first ones)")
     parser.add_argument("--batch_size", type=int, default=1000, help="samples mapped at once")
@@ -48,9 +42,9 @@ def parse_args(argv):
     parser.add_argument("--truncation", type=float, default=0.7, help="truncation psi (1: none)")
     parser.add_argument("--truncation_cutoff", type=int, default=None,
                         help="truncate only the first ROWS W+ rows (default: all)")
-    parser.add_argument("--dataset_name", default="ffhq-config-f", help="name used in the output file names")
+    parser.add_argument("--dataset_name", default=None,
+                        help="name used in the output file names (default: the model's name, from its config or file)")
     parser.add_argument("--output_dir", default=".", help="folder of the two output files")
-    parser.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is available")
     return parser.parse_args(argv)
 
 
@@ -71,12 +65,13 @@ def check_args(args):
 def main(argv=None):
     args = parse_args(argv)
     check_args(args)
+    spec = generator_spec(args)
+    dataset_name = args.dataset_name or spec.name
     check_writable_dir(args.output_dir, "--output_dir")
-    s_codes_path = os.path.join(args.output_dir, s_codes_file_name(args.dataset_name))
-    stats_path = os.path.join(args.output_dir, stats_file_name(args.dataset_name))
+    s_codes_path = os.path.join(args.output_dir, s_codes_file_name(dataset_name))
+    stats_path = os.path.join(args.output_dir, stats_file_name(dataset_name))
     select_device(args.cpu)
-    generator = load_stylegan2(args.model_type, args.weight_path, args.size, args.style_dim, args.n_mlp,
-                               args.channel_multiplier)
+    generator = load_stylegan2(spec)
 
     start = time.perf_counter()
     with tqdm(total=args.num_samples, desc="S statistics", unit="sample", unit_scale=True,

@@ -9,6 +9,7 @@ import types
 
 import pytest
 
+from ppgan.models import zoo
 from ppgan.utils import download
 from ppgan.utils.download import Weight, resolve_weights
 from ppgan.utils.errors import UserError
@@ -44,8 +45,10 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(download, "BACKOFF", 0.01)
     monkeypatch.setattr(download, "_verified", set())
-    monkeypatch.setitem(download.WEIGHTS, "tiny", Weight("tiny.pdparams", md5=MD5))
-    monkeypatch.setitem(download.WEIGHTS, "tiny-nomd5", Weight("tiny.pdparams"))
+    released = zoo.releases()
+    monkeypatch.setattr(zoo, "releases", lambda: {
+        **released, "tiny": Weight("tiny.pdparams", MD5, "http://127.0.0.1:9/tiny.pdparams"),
+        "tiny-nomd5": Weight("tiny.pdparams", None, "http://127.0.0.1:9/tiny.pdparams")})
     return home
 
 
@@ -179,7 +182,7 @@ def test_unknown_model_lists_known_names(cache):
 
 def test_urls(monkeypatch):
     monkeypatch.delenv("PPGAN_MODEL_BASE_URL", raising=False)
-    weights = download.WEIGHTS
+    weights = zoo.releases()
     assert download.weight_url(weights["stylegan2-ffhq-config-f"]) == (
         "https://paddlegan.bj.bcebos.com/models/stylegan2-ffhq-config-f.pdparams")
     clip_url = download.weight_url(weights["ViT-B-32"])

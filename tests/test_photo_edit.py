@@ -150,7 +150,7 @@ def test_a_psp_for_another_generator_is_refused():
         def encode(image):
             return np.zeros((N_LATENT, 512), np.float32)
 
-    inverter = PhotoInverter("some_psp.pdparams", latent_shape=(16, 512))
+    inverter = PhotoInverter(latent_shape=(16, 512))  # the released pSp spec; never loaded here
     inverter.psp = FakePsp()
     faces = inverter.align(os.path.join(FIXTURES, "face_psp_input.jpg"))
     with pytest.raises(UserError, match=r"gives W\+ \[8, 512\] but the generator takes \[16, 512\]; .*--psp_weight_path"):

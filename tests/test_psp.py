@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 import paddle
-from ppgan.apps.pixel2style2pixel_predictor import Pixel2Style2PixelPredictor, load_pixel2style2pixel
+from ppgan.apps.pixel2style2pixel_predictor import Pixel2Style2PixelPredictor
+from ppgan.models.loading import load_psp
 from ppgan.models.generators import Pixel2Style2Pixel
 from ppgan.utils.cli import run_cli
 from ppgan.utils.errors import UserError
@@ -107,28 +108,34 @@ def test_latent_avg_is_added_to_the_encoder_output(small_model, faces, small_out
 
 
 def test_weight_file_round_trip_gives_the_same_latents(small_file, faces, small_output):
-    loaded = load_pixel2style2pixel(weight_path=small_file)  # size and channels come from the file's opts
+    loaded = load_psp(weight_path=small_file)  # size and channels come from the file's opts
     assert loaded.n_latent == SMALL_N_LATENT and not loaded.training
     with paddle.no_grad():
         np.testing.assert_array_equal(loaded.encode(faces).numpy(), small_output[1].numpy())
 
 
-def test_flags_override_the_file_opts(small_file):
-    with pytest.raises(UserError, match="--weight_path") as info:
-        load_pixel2style2pixel(weight_path=small_file, size=64)
-    assert "\n" not in str(info.value) and "latent_avg" in str(info.value)
+def test_decoder_flags_must_agree_with_the_file(small_file):
+    with pytest.raises(UserError, match="--size says size 64, but .* holds a 32 px generator") as info:
+        load_psp(weight_path=small_file, size=64)
+    assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("content, message", [
-    (dict(opts=SMALL_OPTS, latent_avg=paddle.zeros([1, 18, 512])), "latent_avg .1, 18, 512. .expected .1, 8, 512.."),
+@pytest.mark.parametrize("change, message", [
+    (dict(latent_avg=paddle.zeros([1, 18, 512])), "latent_avg .1, 18, 512. .expected .1, 8, 512.."),
     (dict(opts=dict(SMALL_OPTS, encoder_type="BackboneEncoderUsingLastLayerIntoW")), "encoder_type"),
+    ({"decoder.input.input": None}, "not a StyleGAN2 generator .*decoder.input.input"),
     (paddle.zeros([3]), "not a pSp state dict"),
 ])
-def test_bad_weight_files_fail_with_one_line(tmp_path, content, message):
+def test_bad_weight_files_fail_with_one_line(small_model, tmp_path, change, message):
     path = str(tmp_path / "bad.pdparams")
+    if isinstance(change, dict):
+        content = {**small_model.state_dict(), "opts": SMALL_OPTS, **change}
+        content = {key: value for key, value in content.items() if value is not None}
+    else:
+        content = change
     paddle.save(content, path)
     with pytest.raises(UserError, match=message) as info:
-        load_pixel2style2pixel(weight_path=path)
+        load_psp(weight_path=path)
     assert "\n" not in str(info.value)
 
 

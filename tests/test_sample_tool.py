@@ -1,10 +1,12 @@
 """applications/tools/styleganv2.py: a grid of sampled faces and their W+ latents."""
 import os
+import re
 import subprocess
 import sys
 
 import numpy as np
 import paddle
+import pytest
 from PIL import Image
 
 from conftest import REPO_ROOT, SMALL_CHANNELS
@@ -40,12 +42,31 @@ def test_grid_and_latents_render_the_same_faces(small_generator, tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "again" / "latents.npy"), latents)
 
 
-def test_mismatched_weights_are_one_line_errors(small_generator, tmp_path):
+def test_architecture_is_read_from_the_weights(small_generator, tmp_path):
     weights = tmp_path / "g.pdparams"
     paddle.save(small_generator.state_dict(), str(weights))
-    result = _run("--weight_path", str(weights), "--size", "64", "--style_dim", "64", "--n_mlp", "2",
-                  "--output_path", str(tmp_path / "out"))
+    result = _run("--weight_path", str(weights), "--n_row", "1", "--n_col", "2", "--output_path", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert np.asarray(Image.open(tmp_path / "out" / "sample.png")).shape == (64, 128, 3)
+    assert np.load(tmp_path / "out" / "latents.npy").shape == (2, small_generator.n_latent, 64)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--size", "1024"], "--size says size 1024, but .* holds a 64 px generator with style_dim 64, n_mlp 2"),
+    (["--n_mlp", "0"], "--n_mlp says n_mlp 0, but"),
+    (["--style_dim", "512"], "--style_dim says style_dim 512, but"),
+    (["--channel_multiplier", "1"], "--channel_multiplier says channel_multiplier 1, but .*widths outside config-f"),
+    (["--channels", "4:64"], "--channels says channels 4:64, but .*widths 4:32,8:32,16:16,32:16,64:8"),
+    (["--size", "48"], "--size 48 is not a power of 2 of at least 8"),
+    (["--channel_multiplier", "0"], "--channel_multiplier 0 must be at least 1"),
+    (["--model_type", "animeface-512"], "--model_type animeface-512 says size 512, but"),
+])
+def test_mismatched_weights_are_one_line_errors(small_generator, tmp_path, flags, message):
+    weights = tmp_path / "g.pdparams"
+    paddle.save(small_generator.state_dict(), str(weights))
+    result = _run("--weight_path", str(weights), *flags, "--output_path", str(tmp_path / "out"))
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
-    assert "does not match the model" in result.stderr
-    assert not os.path.exists(tmp_path / "out" / "sample.png")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and re.match("error: " + message, errors[0]), result.stderr
+    assert "Traceback" not in result.stderr
+    assert not os.path.exists(tmp_path / "out")

@@ -10,9 +10,10 @@ import pytest
 
 import paddle
 
-from ppgan.apps.model_loading import load_stylegan2
+from ppgan.models.loading import load_stylegan2
 from ppgan.models.generators import StyleGANv2Generator
-from ppgan.styleclip.stats import (MEAN_LATENT_SAMPLES, StyleStatistics, collect_statistics, iterate_s_codes,
+from ppgan.models.generators.generator_styleganv2 import MEAN_LATENT_SAMPLES
+from ppgan.styleclip.stats import (StyleStatistics, collect_statistics, iterate_s_codes,
                                    load_s_codes, load_stats, s_codes_file_name, save_s_codes, save_stats,
                                    split_layers, stats_file_name)
 from ppgan.utils.errors import UserError
@@ -201,7 +202,7 @@ def test_bad_input_exits_with_one_line_and_no_files(weight_path, tmp_path, case)
         message = "is not writable"
     else:
         flags += ["--size", "16", "--output_dir", str(output_dir)]
-        message = "does not match the model"
+        message = "--size says size 16, but"
     result = subprocess.run([sys.executable, SCRIPT, *flags], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]

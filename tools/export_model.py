@@ -16,7 +16,7 @@ from ppgan.utils.runtime import configure_cpu_runtime  # noqa: E402
 
 configure_cpu_runtime()  # before anything imports paddle
 
-from ppgan.utils.cli import add_generator_args, generator_kwargs, run_cli  # noqa: E402
+from ppgan.utils.cli import add_generator_args, generator_spec, run_cli  # noqa: E402
 
 
 def main(argv=None):
@@ -25,12 +25,12 @@ def main(argv=None):
     add_generator_args(parser)
     args = parser.parse_args(argv)
 
-    from ppgan.apps.model_loading import load_stylegan2
+    from ppgan.models.loading import load_stylegan2
     from ppgan.models.generators.fast_synthesis import export_synthesis
     from ppgan.utils.fileio import check_writable_dir
 
     check_writable_dir(args.output_dir, "--output_dir")
-    generator = load_stylegan2(**generator_kwargs(args))
+    generator = load_stylegan2(generator_spec(args))
     export_synthesis(generator, os.path.join(args.output_dir, "synthesis"))
     print(f"wrote the synthesis network ({len(generator.channels_lst)} style inputs) to {args.output_dir}")
 

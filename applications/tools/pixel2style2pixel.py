@@ -16,7 +16,7 @@ from ppgan.utils.runtime import configure_cpu_runtime  # noqa: E402
 
 configure_cpu_runtime()  # before anything imports paddle
 
-from ppgan.utils.cli import add_generator_args, generator_kwargs, run_cli  # noqa: E402
+from ppgan.utils.cli import add_generator_args, generator_spec, run_cli  # noqa: E402
 from ppgan.utils.errors import UserError  # noqa: E402
 
 
@@ -28,8 +28,8 @@ def parse_args(argv):
                         help="accepted for PaddleGAN compatibility; the output is deterministic (saved noise)")
     parser.add_argument("--landmark_model", default=None,
                         help="shape_predictor_68_face_landmarks.dat (default: from face-recognition-models)")
-    add_generator_args(parser, "ffhq-inversion", "released pSp model to download (ffhq-inversion); "
-                       "the decoder flags default to the file's options")
+    add_generator_args(parser, "ffhq-inversion", "released pSp model to download (a name of configs/*.yaml); "
+                       "the decoder's architecture is read from the file")
     return parser.parse_args(argv)
 
 
@@ -43,7 +43,7 @@ def main(argv=None):
 
     select_device(args.cpu)
     predictor = Pixel2Style2PixelPredictor(args.output_path, landmark_model=args.landmark_model,
-                                           **generator_kwargs(args))
+                                           spec=generator_spec(args, "psp"))
     latent = predictor.run(args.input_image)[2]
     print(f"wrote src.png, dst.png and dst.npy (W+ {list(latent.shape)}) to {args.output_path}")
 

@@ -9,7 +9,7 @@ from ppgan.utils.runtime import configure_cpu_runtime  # noqa: E402
 
 configure_cpu_runtime()  # before anything imports paddle
 
-from ppgan.utils.cli import add_generator_args, generator_kwargs, run_cli  # noqa: E402
+from ppgan.utils.cli import add_generator_args, generator_spec, run_cli  # noqa: E402
 
 
 def main(argv=None):
@@ -26,7 +26,7 @@ def main(argv=None):
     from ppgan.utils.runtime import select_device
 
     select_device(args.cpu)
-    predictor = StyleGANv2Predictor(args.output_path, seed=args.seed, **generator_kwargs(args))
+    predictor = StyleGANv2Predictor(args.output_path, seed=args.seed, spec=generator_spec(args))
     path = predictor.run(args.n_row, args.n_col, args.truncation)
     print(f"wrote {path} and latents.npy ({args.n_row * args.n_col} faces, W+ for styleganv2clip.py --latent)")
 

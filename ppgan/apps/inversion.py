@@ -11,6 +11,7 @@ import numpy as np
 
 from ..faceutils import load_rgb
 from ..models.generators.generator_pixel2style2pixel import INPUT_SIZE
+from ..models.zoo import model_spec
 from ..utils.errors import UserError
 from .pixel2style2pixel_predictor import Pixel2Style2PixelPredictor
 
@@ -22,19 +23,23 @@ InvertedPhoto.__doc__ = ("A photo's faces in W+: photo (upright RGB PIL image), 
 class PhotoInverter:
     """Aligns a photo's faces and inverts them into W+ with pSp (models loaded on first use).
 
+    The pSp model: ``spec`` (a ``ModelSpec`` of kind psp, e.g. from
+    ``styleganv2clip_predictor.psp_spec``), else ``psp_weight_path`` or the released one.
     ``latent_shape``: (n_latent, style_dim) of the generator the latents are for;
     a pSp model made for another generator is refused in one line.
     """
 
-    def __init__(self, psp_weight_path=None, landmark_model=None, latent_shape=None, weight_flag="--psp_weight_path"):
-        self.psp_weight_path, self.landmark_model, self.weight_flag = psp_weight_path, landmark_model, weight_flag
+    def __init__(self, psp_weight_path=None, landmark_model=None, latent_shape=None, weight_flag="--psp_weight_path",
+                 spec=None):
+        self.landmark_model = landmark_model
+        self.spec = spec or model_spec("psp", weight_path=psp_weight_path, weight_flag=weight_flag)
+        self.weight_flag = self.spec.weight_flag
         self.latent_shape = None if latent_shape is None else tuple(latent_shape)
 
     @functools.cached_property
     def psp(self):
         """The ``Pixel2Style2PixelPredictor`` (landmark model loaded on first use, pSp weights on first encode)."""
-        return Pixel2Style2PixelPredictor(weight_path=self.psp_weight_path, landmark_model=self.landmark_model,
-                                          weight_flag=self.weight_flag)
+        return Pixel2Style2PixelPredictor(landmark_model=self.landmark_model, spec=self.spec)
 
     def align(self, photo, max_faces=1, name=None):
         """Every face of a photo (path, PIL image or uint8 array) as 256 px ``AlignedFace``, largest first.

@@ -7,62 +7,12 @@ import paddle
 from PIL import Image
 
 from ..faceutils import FaceAligner
-from ..models.generators import Pixel2Style2Pixel
 from ..models.generators.fast_synthesis import SynthesisProgram
 from ..models.generators.generator_pixel2style2pixel import INPUT_SIZE
-from ..utils.checkpoint import load_pdparams, load_state_dict_strict
-from ..utils.download import resolve_weights
-from ..utils.errors import UserError
+from ..models.loading import load_psp
+from ..models.zoo import model_spec
 from ..utils.fileio import atomic_path, check_writable_dir
 from ..utils.image import to_uint8
-from .model_loading import parse_channels
-
-# model_type -> (release name for the weight resolver, decoder config)
-PSP_MODELS = {
-    "ffhq-inversion": ("pSp-ffhq-inversion", dict(size=1024, style_dim=512, n_mlp=8, channel_multiplier=2)),
-}
-
-
-def load_pixel2style2pixel(model_type="ffhq-inversion", weight_path=None, size=None, style_dim=None, n_mlp=None,
-                           channel_multiplier=None, channels=None, flag="--weight_path"):
-    """A Pixel2Style2Pixel in eval mode with released or local weights, strictly checked.
-
-    The file is a state dict plus ``opts`` (PaddleGAN's pSp options). The
-    decoder config is that of ``model_type``, overridden by the file's
-    ``opts`` (``size`` or pSp's ``output_size``, ...), overridden by any
-    argument given here; the encoder options come from the file.
-    """
-    if weight_path is None and model_type not in PSP_MODELS:
-        raise UserError(f"unknown --model_type {model_type}; use one of {', '.join(PSP_MODELS)} or pass {flag}")
-    release, config = PSP_MODELS.get(model_type, PSP_MODELS["ffhq-inversion"])
-    path = resolve_weights(release, weight_path, flag=flag)
-    state_dict = load_pdparams(path, flag)
-    if not isinstance(state_dict, dict):
-        raise UserError(f"{path} holds a {type(state_dict).__name__}, not a pSp state dict; "
-                        f"pass a pSp file with {flag}")
-    file_opts = _plain_opts(state_dict.pop("opts", None))
-    if "size" not in file_opts and "output_size" in file_opts:
-        file_opts["size"] = file_opts["output_size"]
-    given = dict(size=size, style_dim=style_dim, n_mlp=n_mlp, channel_multiplier=channel_multiplier,
-                 channels=parse_channels(channels) if isinstance(channels, str) else channels)
-    opts = {**config, **file_opts, **{key: value for key, value in given.items() if value is not None}}
-    try:
-        # Every parameter is overwritten by the strict load: skip the random initialisation (~20 s for ffhq).
-        with paddle.LazyGuard():
-            model = Pixel2Style2Pixel(opts)
-    except ValueError as exc:
-        raise UserError(f"cannot build pSp from {path} and the flags: {exc}") from exc
-    load_state_dict_strict(model, state_dict, source=path, flag=flag)
-    model.eval()
-    return model
-
-
-def _plain_opts(opts):
-    """The ``opts`` entry of a pSp file (a dict, an object with attributes or absent) as a dict."""
-    if opts is None:
-        return {}
-    return dict(opts) if isinstance(opts, dict) else dict(vars(opts))
-
 
 class Pixel2Style2PixelPredictor:
     """Holds the face aligner and a pSp model; ``run(photo)`` inverts the photo's largest face.
@@ -71,24 +21,25 @@ class Pixel2Style2PixelPredictor:
     ``dst.png`` (the reconstruction at the decoder's resolution, as PaddleGAN
     saves it, rendered with the generator's saved noise) and ``dst.npy`` (W+
     float32 [n_latent, style_dim], latent_avg included: the input of
-    ``styleganv2clip.py --latent``). The decoder flags override the file's
-    options (see ``load_pixel2style2pixel``). The landmark model loads at
-    once; the pSp weights (downloaded if needed) when the first face is found.
+    ``styleganv2clip.py --latent``). The model: ``spec`` (a ``ModelSpec`` of kind
+    psp) or PaddleGAN's keyword arguments turned into one; decoder flags must agree
+    with the file (see ``ppgan.models.loading.load_psp``). The landmark model loads
+    at once; the pSp weights (downloaded if needed) when the first face is found.
     """
 
-    def __init__(self, output_path="output_dir", weight_path=None, model_type="ffhq-inversion", seed=None, size=None,
+    def __init__(self, output_path="output_dir", weight_path=None, model_type=None, seed=None, size=None,
                  style_dim=None, n_mlp=None, channel_multiplier=None, channels=None, landmark_model=None,
-                 weight_flag="--weight_path"):
+                 weight_flag="--weight_path", config=None, spec=None):
         self.output_path = output_path
         self.seed = seed  # PaddleGAN's argument; the inversion is deterministic (saved noise), nothing draws from it
+        self.spec = spec or model_spec("psp", model_type, weight_path, config, size, style_dim, n_mlp,
+                                       channel_multiplier, channels, weight_flag)
         self.aligner = FaceAligner(landmark_model)
-        self._model_args = (model_type, weight_path, size, style_dim, n_mlp, channel_multiplier, channels,
-                            weight_flag)
 
     @functools.cached_property
     def model(self):
         """The Pixel2Style2Pixel, loaded on first use."""
-        return load_pixel2style2pixel(*self._model_args)
+        return load_psp(self.spec)
 
     @functools.cached_property
     def synthesis(self):

@@ -22,13 +22,14 @@ import paddle  # noqa: E402
 from ..models.generators import StyleGANv2Generator  # noqa: E402
 from ..models.generators.fast_synthesis import SynthesisProgram  # noqa: E402
 from ..styleclip.directions import edit_styles  # noqa: E402
-from ..utils.cli import add_generator_args, generator_kwargs, run_cli  # noqa: E402
+from ..utils.cli import add_generator_args, generator_spec, run_cli  # noqa: E402
 from ..utils.errors import UserError  # noqa: E402
 from ..utils.image import make_grid, save_png, to_uint8  # noqa: E402
 from ..utils.model_thread import shared_model_thread  # noqa: E402
 from .inversion import PhotoInverter  # noqa: E402
 from .styleganv2clip_predictor import (DEFAULT_BETA, DEFAULT_OFFSET, DST_NAME, STRIP_NAME, STYLES_NAME,  # noqa: E402
-                                       StyleGANv2ClipPredictor, TEMPLATE_SETS, as_beta, as_offsets, check_texts)
+                                       StyleGANv2ClipPredictor, TEMPLATE_SETS, as_beta, as_offsets, check_texts,
+                                       psp_spec)
 
 PREVIEW_SIZE = 256
 ALPHA_RANGE = (-10.0, 10.0)
@@ -342,7 +343,9 @@ def app_parser():
     parser.add_argument("--clip_weight_path", default=None, help="CLIP ViT-B-32 .pdparams (default: the release)")
     parser.add_argument("--templates", choices=TEMPLATE_SETS, default="paddlegan",
                         help="prompt templates: paddlegan (46) or official (79)")
-    parser.add_argument("--psp_weight_path", default=None, help="pSp .pdparams for photos (default: the release)")
+    parser.add_argument("--psp_weight_path", default=None,
+                        help="pSp .pdparams for photos (default: the inverter the generator's config names; "
+                             "without one the page has no photo tab)")
     parser.add_argument("--landmark_model", default=None, help="dlib 68-landmark model for photos")
     add_generator_args(parser)
     return parser
@@ -354,14 +357,17 @@ def main(argv=None):
 
     args = app_parser().parse_args(argv)
     beta = as_beta(args.beta_threshold)
+    spec = generator_spec(args)
+    psp = psp_spec(spec, args.psp_weight_path) if args.psp_weight_path or spec.inverter else None
     model_thread = shared_model_thread()  # creates and runs every model of the page
     model_thread.call(select_device, args.cpu)
     predictor = model_thread.call(StyleGANv2ClipPredictor, direction_path=args.direction_path,
                                   stat_path=args.stat_path, clip_weight_path=args.clip_weight_path, seed=args.seed,
-                                  templates=args.templates, scale_by_std=args.scale_by_std, **generator_kwargs(args))
+                                  templates=args.templates, scale_by_std=args.scale_by_std, spec=spec)
     latent = None if args.latent is None else model_thread.call(predictor.source_latents, args.latent)[0]
     g = predictor.generator
-    inverter = PhotoInverter(args.psp_weight_path, args.landmark_model, latent_shape=(g.n_latent, g.style_dim))
+    inverter = None if psp is None else PhotoInverter(landmark_model=args.landmark_model, spec=psp,
+                                                      latent_shape=(g.n_latent, g.style_dim))
     app = build_app(predictor, latent, args.neutral, args.target, args.direction_offset, beta, args.preview_size,
                     inverter)
     app.queue().launch(server_name=args.host, server_port=args.port, ssr_mode=False)

@@ -5,10 +5,10 @@ import numpy as np
 import paddle
 
 from ..models.generators.fast_synthesis import SynthesisProgram
-from ..styleclip.stats import MEAN_LATENT_SAMPLES, truncation_centre
+from ..models.loading import load_stylegan2
+from ..models.zoo import model_spec
 from ..utils.fileio import atomic_path, check_writable_dir
 from ..utils.image import make_grid, save_png, to_uint8
-from .model_loading import load_stylegan2
 
 
 RENDER_PIXELS = 1 << 20  # pixels per render batch: one 1024 px image (larger batches are not faster on CPUs)
@@ -17,24 +17,28 @@ RENDER_PIXELS = 1 << 20  # pixels per render batch: one 1024 px image (larger ba
 class StyleGANv2Predictor:
     """Holds a StyleGAN2 generator; ``run`` samples a grid of faces.
 
-    Sampling is reproducible and follows the statistics step's order: one
-    ``numpy.random.RandomState(seed)`` draws ``MEAN_LATENT_SAMPLES`` z whose mapped
-    mean is the truncation centre, then the faces' z.
+    The model: ``spec`` (a ``ppgan.models.zoo.ModelSpec``), or PaddleGAN's keyword
+    arguments (plus ``config``, a YAML file) turned into one; the architecture comes
+    from the weights. Sampling is reproducible and follows the statistics step's
+    order: one ``numpy.random.RandomState(seed)`` draws the truncation centre's z
+    (``generator.truncation_centre``), then the faces' z.
     """
 
-    def __init__(self, output_path="output_dir", weight_path=None, model_type="ffhq-config-f", seed=None,
-                 size=None, style_dim=None, n_mlp=None, channel_multiplier=None, channels=None):
+    def __init__(self, output_path="output_dir", weight_path=None, model_type=None, seed=None,
+                 size=None, style_dim=None, n_mlp=None, channel_multiplier=None, channels=None, config=None,
+                 spec=None):
         self.output_path = output_path
         self.seed = 0 if seed is None else seed
-        self.generator = load_stylegan2(model_type, weight_path, size, style_dim, n_mlp, channel_multiplier,
-                                        channels)
+        self.spec = spec or model_spec("stylegan2", model_type, weight_path, config, size, style_dim, n_mlp,
+                                       channel_multiplier, channels)
+        self.generator = load_stylegan2(self.spec)
         self.synthesis = SynthesisProgram(self.generator)
 
     def sample_latents(self, num, truncation=0.7, seed=None):
         """W+ [num, n_latent, style_dim] of ``num`` faces drawn from ``seed`` (default: the predictor's)."""
         g = self.generator
         rng = np.random.RandomState(self.seed if seed is None else seed)
-        w_centre = truncation_centre(g, rng.randn(MEAN_LATENT_SAMPLES, g.style_dim), truncation)
+        w_centre = g.truncation_centre(rng, truncation)
         z = rng.randn(num, g.style_dim).astype("float32")
         with paddle.no_grad():
             w = g.get_latents(paddle.to_tensor(z), truncation, truncation_latent=w_centre)

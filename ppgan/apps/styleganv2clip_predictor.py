@@ -34,7 +34,8 @@ from ..styleclip.directions import (auto_beta, channel_relevance, compute_delta_
                                     load_directions)
 from ..styleclip.stats import load_stats  # noqa: E402
 from ..styleclip.text import TEMPLATE_SETS, TextDirection, check_pair, load_templates  # noqa: E402
-from ..utils.cli import add_generator_args, generator_kwargs, run_cli  # noqa: E402
+from ..models.zoo import model_spec, resolve  # noqa: E402
+from ..utils.cli import add_generator_args, generator_spec, run_cli  # noqa: E402
 from ..utils.download import resolve_weights  # noqa: E402
 from ..utils.errors import UserError  # noqa: E402
 from ..utils.fileio import atomic_path, check_writable_dir  # noqa: E402
@@ -42,11 +43,6 @@ from ..faceutils import collect_images, load_rgb, paste_faces  # noqa: E402
 from ..utils.image import make_grid, save_png  # noqa: E402
 from .styleganv2_predictor import StyleGANv2Predictor  # noqa: E402
 
-# model_type -> release names of its global directions and S statistics
-STYLECLIP_RELEASES = {
-    "ffhq-config-f": {"directions": "stylegan2-ffhq-config-f-styleclip-global-directions",
-                      "stats": "stylegan2-ffhq-config-f-styleclip-stats"},
-}
 DEFAULT_BETA = 0.12
 DEFAULT_OFFSET = 5.0
 STRIP_TILE = 256
@@ -160,32 +156,38 @@ def read_latents(latent, n_latent, style_dim):
     return array.astype(np.float32)
 
 
-def styleclip_file(path, model_type, kind, flag):
-    """A local file of ``kind`` ('directions' or 'stats'): ``path``, or the release made for ``model_type``."""
-    if path is None and model_type not in STYLECLIP_RELEASES:
-        raise UserError(f"no released StyleCLIP {kind} for --model_type {model_type}; pass {flag} PATH")
-    return resolve_weights(STYLECLIP_RELEASES.get(model_type, {}).get(kind), path, flag=flag)
+def styleclip_file(path, spec, kind, flag):
+    """A local file of ``kind`` ('directions' or 'stats'): ``path``, or the one the model's config names."""
+    entry = getattr(spec, kind)
+    if path is None and entry is None:
+        raise UserError(f"the model {spec.name} has no StyleCLIP {kind} file in its config; make one "
+                        f"(styleclip_getf.py, then extract: docs/models.md) and pass {flag} PATH")
+    return resolve(entry, path, flag=flag)
 
 
 class StyleGANv2ClipPredictor(StyleGANv2Predictor):
     """A StyleGAN2 generator with global directions; ``run`` edits faces towards a text description.
 
-    Loads the generator, the direction file (PaddleGAN bare-tensor .pdparams or
-    official fs3.npy, checked against the generator's non-toRGB channels) and,
-    with ``scale_by_std`` only, the S statistics. CLIP is loaded on first use,
-    after every input has been checked. Missing files fail before anything loads.
+    Loads the generator (``spec``, or PaddleGAN's keyword arguments and ``config``
+    turned into one), the direction file (PaddleGAN bare-tensor .pdparams or
+    official fs3.npy, checked against the generator's non-toRGB channels; default:
+    the one the model's config names) and, with ``scale_by_std`` only, the S
+    statistics. CLIP is loaded on first use, after every input has been checked.
+    Missing files fail before anything loads.
     """
 
-    def __init__(self, output_path="output_dir", weight_path=None, model_type="ffhq-config-f", direction_path=None,
+    def __init__(self, output_path="output_dir", weight_path=None, model_type=None, direction_path=None,
                  stat_path=None, clip_weight_path=None, seed=None, size=None, style_dim=None, n_mlp=None,
-                 channel_multiplier=None, channels=None, templates="paddlegan", scale_by_std=False):
+                 channel_multiplier=None, channels=None, templates="paddlegan", scale_by_std=False, config=None,
+                 spec=None):
         load_templates(templates)
-        direction_path = styleclip_file(direction_path, model_type, "directions", "--direction_path")
-        stat_path = styleclip_file(stat_path, model_type, "stats", "--stat_path") if scale_by_std else None
+        spec = spec or model_spec("stylegan2", model_type, weight_path, config, size, style_dim, n_mlp,
+                                  channel_multiplier, channels)
+        direction_path = styleclip_file(direction_path, spec, "directions", "--direction_path")
+        stat_path = styleclip_file(stat_path, spec, "stats", "--stat_path") if scale_by_std else None
         self.clip_weight_path = resolve_weights(CLIP_WEIGHTS, clip_weight_path, flag=WEIGHT_FLAG)
         self.templates = templates
-        super().__init__(output_path, weight_path, model_type, seed, size, style_dim, n_mlp, channel_multiplier,
-                         channels)
+        super().__init__(output_path, seed=seed, spec=spec)
         g = self.generator
         self.fs3 = load_directions(direction_path, g.channels_lst, g.style_layers)
         self.channel_std = load_stats(stat_path, g.channels_lst)[1] if scale_by_std else None
@@ -319,7 +321,7 @@ def edit_parser():
     parser.add_argument("--match_colours", action="store_true",
                         help="with --input_image: match the pasted faces' colour statistics to the photo's")
     parser.add_argument("--psp_weight_path", default=None,
-                        help="pSp .pdparams for --input_image (default: the pSp-ffhq-inversion release)")
+                        help="pSp .pdparams for --input_image (default: the inverter the generator's config names)")
     parser.add_argument("--landmark_model", default=None,
                         help="dlib 68-landmark model for --input_image (default: from face-recognition-models)")
     parser.add_argument("--seed", type=int, default=None,
@@ -363,10 +365,10 @@ def photo_folders(photos, output_path):
     return stems, [os.path.join(output_path, stem) for stem in stems]
 
 
-def edit_photos(predictor, args, offsets, beta):
+def edit_photos(predictor, args, offsets, beta, psp):
     """The --input_image path: align every photo (all checked first), then invert, edit and paste back each.
 
-    Returns the EditDirection and the pasted photo paths.
+    ``psp``: the spec of the pSp model (``psp_spec``). Returns the EditDirection and the pasted photo paths.
     """
     from .inversion import InvertedPhoto, PhotoInverter
 
@@ -375,7 +377,7 @@ def edit_photos(predictor, args, offsets, beta):
     photos = collect_images(args.input_image)
     stems, folders = photo_folders(photos, args.output_path)
     g = predictor.generator
-    inverter = PhotoInverter(args.psp_weight_path, args.landmark_model, latent_shape=(g.n_latent, g.style_dim))
+    inverter = PhotoInverter(landmark_model=args.landmark_model, latent_shape=(g.n_latent, g.style_dim), spec=psp)
     aligned = [inverter.align(photo, args.max_faces) for photo in photos]
     check_writable_dir(args.output_path)
     direction = predictor.style_direction(predictor.text_direction.delta_t(args.neutral, args.target), beta)
@@ -386,6 +388,15 @@ def edit_photos(predictor, args, offsets, beta):
         print(f"{photo}: {len(faces)} face(s) -> {', '.join(paths)} (and the edit files in {', '.join(face_folders)})")
         written.extend(paths)
     return direction, written
+
+
+def psp_spec(generator_spec, psp_weight_path=None):
+    """The spec of the pSp model inverting photos into ``generator_spec``'s W+: ``--psp_weight_path`` or its config's."""
+    if psp_weight_path is None and generator_spec.inverter is None:
+        raise UserError(f"no pSp model inverts photos into {generator_spec.name} (its config names no inverter); "
+                        "pass --psp_weight_path, or --latent instead of a photo")
+    return model_spec("psp", None if psp_weight_path else generator_spec.inverter, psp_weight_path,
+                      weight_flag="--psp_weight_path")
 
 
 def edit_main(argv=None):
@@ -402,13 +413,14 @@ def edit_main(argv=None):
     latent = None if args.latent is None else load_latent_file(args.latent)
     if args.stat_path is not None and not args.scale_by_std:
         print("note: --stat_path is only read with --scale_by_std", file=sys.stderr)
+    spec = generator_spec(args)
+    psp = psp_spec(spec, args.psp_weight_path) if args.input_image is not None else None
     select_device(args.cpu)
     predictor = StyleGANv2ClipPredictor(args.output_path, direction_path=args.direction_path, stat_path=args.stat_path,
                                         clip_weight_path=args.clip_weight_path, seed=args.seed,
-                                        templates=args.templates, scale_by_std=args.scale_by_std,
-                                        **generator_kwargs(args))
+                                        templates=args.templates, scale_by_std=args.scale_by_std, spec=spec)
     if args.input_image is not None:
-        direction, _ = edit_photos(predictor, args, offsets, beta)
+        direction, _ = edit_photos(predictor, args, offsets, beta, psp)
         print(channel_summary(direction, args.neutral, args.target))
         return
     result = predictor.run(latent, args.neutral, args.target, offsets=offsets, beta_threshold=beta)
@@ -424,14 +436,9 @@ def channel_summary(direction, neutral, target):
 
 
 def extract_main(argv=None):
-    """The ``extract`` subcommand: ``ppgan.styleclip.extract_cli.main``, when that module is installed."""
-    try:
-        from ..styleclip.extract_cli import main
-    except ModuleNotFoundError as exc:
-        if exc.name != "ppgan.styleclip.extract_cli":
-            raise
-        raise UserError("direction extraction (ppgan.styleclip.extract_cli) is not available in this checkout; "
-                        "use the edit subcommand") from None
+    """The ``extract`` subcommand (``ppgan.apps.extract_cli.main``)."""
+    from .extract_cli import main
+
     return main(argv)
 
 

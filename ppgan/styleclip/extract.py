@@ -60,21 +60,6 @@ def layer_row_offsets(channels_lst, style_layers):
     return [(layer, int(offset)) for layer, offset in zip(style_layers, offsets)]
 
 
-def parse_channel_range(text, total):
-    """``"START:END"`` (either side may be empty) -> (start, stop) within [0, total]; None -> (0, total)."""
-    if text is None:
-        return 0, total
-    match = re.fullmatch(r"\s*(\d*)\s*:\s*(\d*)\s*", text)
-    if not match:
-        raise UserError(f"--channel_range {text!r} is not START:END (e.g. 0:512)")
-    start = int(match.group(1)) if match.group(1) else 0
-    stop = int(match.group(2)) if match.group(2) else total
-    if not 0 <= start < stop <= total:
-        raise UserError(f"--channel_range {text} is outside 0:{total} or empty; "
-                        f"this generator has {total} non-toRGB channels")
-    return start, stop
-
-
 def plan_batches(channels_lst, style_layers, rows, num_images, batch_size, rank=0, world=1):
     """Batches of rank ``rank`` of ``world`` for fs3 rows [start, stop), in execution order (see the module doc)."""
     start, stop = rows

@@ -2,7 +2,7 @@
 
 Sampling order (``iterate_s_codes``): one ``numpy.random.RandomState(seed)``
 first draws ``MEAN_LATENT_SAMPLES`` z [4096, style_dim] whose mapped mean is
-the truncation centre (equal to ``generator.mean_latent(4096, seed)``), then
+the truncation centre (``generator.truncation_centre``), then
 the ``num_samples`` sample z, row after row, whatever the batch size. Each z
 is mapped to w, truncated towards that centre (all W+ rows, or the first
 ``truncation_cutoff`` rows) and turned into an S code by ``style_affine``.
@@ -28,7 +28,6 @@ from ..utils.checkpoint import load_pdparams
 from ..utils.errors import UserError
 from ..utils.fileio import atomic_path
 
-MEAN_LATENT_SAMPLES = 4096
 
 
 def stats_file_name(dataset_name):
@@ -89,14 +88,6 @@ class StyleStatistics:
 
 
 @paddle.no_grad()
-def truncation_centre(generator, mean_z, truncation):
-    """Mapped mean of ``mean_z`` [N, style_dim] as [1, style_dim], or None when nothing is truncated."""
-    if truncation >= 1:
-        return None
-    return generator.style(paddle.to_tensor(mean_z.astype(np.float32))).mean(0, keepdim=True)
-
-
-@paddle.no_grad()
 def z_to_s_codes(generator, z, truncation=1.0, truncation_cutoff=None, w_centre=None):
     """z [B, style_dim] (numpy) -> S code as one float32 numpy array [B, sum(C_l)].
 
@@ -112,7 +103,7 @@ def z_to_s_codes(generator, z, truncation=1.0, truncation_cutoff=None, w_centre=
 def iterate_s_codes(generator, num_samples, batch_size, seed, truncation=1.0, truncation_cutoff=None):
     """Yield the S codes of ``num_samples`` z in batches: float32 [B, sum(C_l)] (see the module docstring)."""
     rng = np.random.RandomState(seed)
-    w_centre = truncation_centre(generator, rng.randn(MEAN_LATENT_SAMPLES, generator.style_dim), truncation)
+    w_centre = generator.truncation_centre(rng, truncation)
     for start in range(0, num_samples, batch_size):
         z = rng.randn(min(batch_size, num_samples - start), generator.style_dim)
         yield z_to_s_codes(generator, z, truncation, truncation_cutoff, w_centre)

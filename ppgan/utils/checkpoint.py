@@ -27,28 +27,33 @@ def _summary(names, limit=5):
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def load_state_dict_strict(layer, state_dict, source="the weights file", flag="--weight_path"):
+def load_state_dict_strict(layer, state_dict, source="the weights file", flag="--weight_path", foreign=None):
     """Load ``state_dict`` into ``layer``: every parameter and saved buffer must be present with its shape.
 
     Missing keys and wrong shapes raise a UserError naming them (never a silent
-    partial load). Extra keys (such as the blur kernels older PaddleGAN files
-    carry) are ignored and reported on stderr. Returns the extra keys.
+    partial load). Extra keys are refused too, except those ``foreign(key)`` says lie
+    outside the model (another network's weights, the blur kernels older PaddleGAN
+    files carry), which are ignored and reported on stderr; without ``foreign``
+    every extra key is ignored that way. Returns the ignored keys.
     """
     expected = layer.state_dict()
     missing = [k for k in expected if k not in state_dict]
     wrong = [f"{k} {_shape(state_dict[k])} (expected {_shape(v)})"
              for k, v in expected.items() if k in state_dict and _shape(state_dict[k]) != _shape(v)]
-    if missing or wrong:
+    extra = [k for k in state_dict if k not in expected]
+    unused = [k for k in extra if foreign is not None and not foreign(k)]
+    if missing or wrong or unused:
         parts = []
         if missing:
             parts.append(f"missing {len(missing)} keys: {_summary(missing)}")
         if wrong:
             parts.append(f"wrong shape: {_summary(wrong)}")
+        if unused:
+            parts.append(f"{len(unused)} keys the model would leave unused: {_summary(unused)}")
         raise UserError(f"{source} does not match the model ({'; '.join(parts)}); "
-                        f"check the model flags (size, channel_multiplier, ...) or pass the right file with {flag}")
-    extra = [k for k in state_dict if k not in expected]
+                        f"check the model flags (size, n_mlp, channel_multiplier, ...) or pass the right file with {flag}")
     if extra:
-        print(f"note: ignored {len(extra)} keys of {source} the model does not use: {_summary(extra)}",
+        print(f"note: ignored {len(extra)} keys of {source} outside the model: {_summary(extra)}",
               file=sys.stderr)
     layer.set_state_dict({k: state_dict[k] for k in expected})
     return extra

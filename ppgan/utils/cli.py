@@ -17,23 +17,30 @@ def run_cli(main, argv=None):
 
 
 def add_generator_args(parser, default_model_type="ffhq-config-f",
-                       model_help="released generator to download (ffhq-config-f, animeface-512)"):
-    """The StyleGAN2 flags every tool shares (PaddleGAN's names and defaults)."""
+                       model_help="released generator to download (a name of configs/*.yaml)"):
+    """The StyleGAN2 flags every tool shares (PaddleGAN's names, plus ``--config``).
+
+    Architecture flags default to what the weights hold; given, they must agree with them.
+    """
     group = parser.add_argument_group("generator")
-    group.add_argument("--model_type", default=default_model_type, help=model_help)
-    group.add_argument("--weight_path", default=None, help="local .pdparams (wins over --model_type)")
-    group.add_argument("--size", type=int, default=None, help="output resolution (default: that of --model_type)")
-    group.add_argument("--style_dim", type=int, default=None, help="W dimension (default 512)")
-    group.add_argument("--n_mlp", type=int, default=None, help="mapping layers (default 8)")
-    group.add_argument("--channel_multiplier", type=int, default=None, help="config-f width factor (default 2)")
+    group.add_argument("--model_type", default=None, help=f"{model_help}; default {default_model_type}")
+    group.add_argument("--config", default=None,
+                       help="YAML file describing your own model (format: docs/models.md), instead of --model_type")
+    group.add_argument("--weight_path", default=None, help="local .pdparams (wins over the weights of the model)")
+    group.add_argument("--size", type=int, default=None, help="output resolution (default: read from the weights)")
+    group.add_argument("--style_dim", type=int, default=None, help="W dimension (default: read from the weights)")
+    group.add_argument("--n_mlp", type=int, default=None, help="mapping layers (default: read from the weights)")
+    group.add_argument("--channel_multiplier", type=int, default=None,
+                       help="config-f width factor (default: read from the weights)")
     group.add_argument("--channels", default=None,
-                       help="widths of a custom generator, e.g. 4:512,8:512,16:256 (default: config-f table)")
+                       help="widths per resolution, e.g. 4:512,8:512,16:256 (default: read from the weights)")
     group.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is available")
     return group
 
 
-def generator_kwargs(args):
-    """The ``load_stylegan2`` keyword arguments of parsed ``add_generator_args`` flags."""
-    return dict(model_type=args.model_type, weight_path=args.weight_path, size=args.size,
-                style_dim=args.style_dim, n_mlp=args.n_mlp, channel_multiplier=args.channel_multiplier,
-                channels=args.channels)
+def generator_spec(args, kind="stylegan2", weight_flag="--weight_path"):
+    """The ``ppgan.models.zoo.ModelSpec`` (of ``kind``) of parsed ``add_generator_args`` flags; nothing is loaded."""
+    from ..models.zoo import model_spec
+
+    return model_spec(kind, args.model_type, args.weight_path, args.config, args.size, args.style_dim,
+                      args.n_mlp, args.channel_multiplier, args.channels, weight_flag)

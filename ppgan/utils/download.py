@@ -1,8 +1,10 @@
-"""Released weights: turn a model name into a verified local file, downloading it once.
+"""Released weights: turn a release into a verified local file, downloading it once.
 
-Files are cached in ``$PPGAN_HOME`` (default ``~/.cache/ppgan``). They come from
-their release URL, or from ``$PPGAN_MODEL_BASE_URL`` + file name when that is set
-(a mirror; ``file://`` URLs work too).
+What a release is (file name, URL, md5) comes from the model registry
+(``ppgan.models.zoo``, read from ``configs/``); this module only fetches. Files
+are cached in ``$PPGAN_HOME`` (default ``~/.cache/ppgan``). They come from their
+release URL, or from ``$PPGAN_MODEL_BASE_URL`` + file name when that is set (a
+mirror; ``file://`` URLs work too).
 """
 import collections
 import hashlib
@@ -18,24 +20,8 @@ from tqdm import tqdm
 from .errors import UserError
 from .fileio import atomic_path
 
-BASE_URL = "https://paddlegan.bj.bcebos.com/models/"
-
-Weight = collections.namedtuple("Weight", "file md5 url", defaults=(None, None))
-Weight.__doc__ = "A released file: its name, its md5 (None when unknown) and a full URL (None: BASE_URL + file)."
-
-WEIGHTS = {
-    "stylegan2-ffhq-config-f": Weight("stylegan2-ffhq-config-f.pdparams"),
-    "stylegan2-animeface-512": Weight("stylegan2-animeface-512.pdparams"),
-    "pSp-ffhq-inversion": Weight("pSp-ffhq-inversion.pdparams"),
-    "stylegan2-ffhq-config-f-styleclip-global-directions": Weight(
-        "stylegan2-ffhq-config-f-styleclip-global-directions.pdparams"),
-    "stylegan2-ffhq-config-f-styleclip-stats": Weight(
-        "stylegan2-ffhq-config-f-styleclip-stats.pdparams", md5="5aab9c5d5ff938113b9423d720ffe74b"),
-    "ViT-B-32": Weight(
-        "ViT-B-32.pdparams",
-        url="https://bj.bcebos.com/v1/ai-studio-online/eb5e4dbf1ec142caa003a27cefd510ef46a8a6c3932a4d60bfecb3f3ab746c02"
-        "?responseContentDisposition=attachment%3B%20filename%3DViT-B-32.pdparams"),
-}
+Weight = collections.namedtuple("Weight", "file md5 url")
+Weight.__doc__ = "A released file: its name, its md5 (None when unknown) and its URL."
 
 RETRIES = 2
 BACKOFF = 1.0
@@ -63,22 +49,29 @@ def weight_url(weight):
     base = os.environ.get("PPGAN_MODEL_BASE_URL")
     if base:
         return base.rstrip("/") + "/" + weight.file
-    return weight.url or BASE_URL + weight.file
+    return weight.url
 
 
-def resolve_weights(model_name=None, weight_path=None, flag="--weight_path"):
-    """Return a local weight file: ``weight_path`` if given, else the cached or downloaded release of ``model_name``.
+def resolve_weights(release=None, weight_path=None, flag="--weight_path"):
+    """Return a local weight file: ``weight_path`` if given, else the cached or downloaded ``release``.
 
-    ``flag`` is the command line option that sets ``weight_path``; error messages name it.
+    ``release``: a ``Weight``, or the name of a registry file (its file name without
+    extension, e.g. ``"ViT-B-32"``). ``flag`` is the command line option that sets
+    ``weight_path``; error messages name it.
     """
     if weight_path is not None:
         path = os.path.expanduser(weight_path)
         if not os.path.isfile(path):
             raise UserError(f"{flag} {weight_path} is not an existing file; pass the path of a weight file")
         return path
-    if model_name not in WEIGHTS:
-        raise UserError(f"unknown model {model_name!r}; use one of {', '.join(WEIGHTS)} or pass {flag} PATH")
-    weight = WEIGHTS[model_name]
+    weight = release
+    if not isinstance(release, Weight):
+        from ..models.zoo import releases
+
+        files = releases()
+        if release not in files:
+            raise UserError(f"unknown release {release!r}; use one of {', '.join(sorted(files))} or pass {flag} PATH")
+        weight = files[release]
     path = os.path.join(cache_dir(), weight.file)
     if not (os.path.isfile(path) and _cache_ok(path, weight.md5)):
         _download(weight, path, flag)

@@ -2,7 +2,7 @@
 
 A GradualStyleEncoder on an IR-SE-50 backbone maps a 256x256 face to one
 style vector per W+ row; the StyleGAN2 generator (``decoder``) renders them.
-Parameter names and shapes equal PaddleGAN's released ``pSp-ffhq-inversion.pdparams``.
+Parameter names and shapes equal PaddleGAN's released FFHQ inversion model (configs/pSp-ffhq-inversion.yaml).
 """
 import itertools
 import math

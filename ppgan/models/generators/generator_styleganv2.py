@@ -9,11 +9,14 @@ StyleSpace code S = [s_0, ..., s_25] (``style_affine`` maps W or W+ to S).
 import math
 import random
 
+import numpy as np
 import paddle
 import paddle.nn as nn
 
 from ...modules.equalized import EqualLinear, FusedLeakyReLU, PixelNorm, fused_leaky_relu
 from ...modules.modulated_conv import ModulatedConv2D, Upsample
+
+MEAN_LATENT_SAMPLES = 4096  # z whose mapped mean is the truncation centre of sampling and statistics
 
 
 def default_channels(channel_multiplier=2):
@@ -242,14 +245,30 @@ class StyleGANv2Generator(nn.Layer):
         return [None] * start + [layer.conv.folded_weight(style)
                                  for layer, style in zip(self._style_modules[start:], styles[start:])]
 
-    def mean_latent(self, n_latent, seed=None):
-        """Mean of ``n_latent`` mapped random z, [1, style_dim]; deterministic when ``seed`` is given."""
-        if seed is None:
+    def mean_latent(self, n_latent, seed=None, rng=None):
+        """Mean of ``n_latent`` mapped random z, [1, style_dim].
+
+        z come from ``rng`` (a ``numpy.random.RandomState``, advanced by the draw), else
+        from ``RandomState(seed)``, else from ``paddle.randn``.
+        """
+        if rng is None and seed is None:
             z = paddle.randn([n_latent, self.style_dim])
         else:
-            import numpy as np
-            z = paddle.to_tensor(np.random.RandomState(seed).randn(n_latent, self.style_dim).astype("float32"))
-        return self.style(z).mean(0, keepdim=True)
+            rng = np.random.RandomState(seed) if rng is None else rng
+            z = paddle.to_tensor(rng.randn(n_latent, self.style_dim).astype("float32"))
+        with paddle.no_grad():
+            return self.style(z).mean(0, keepdim=True)
+
+    def truncation_centre(self, rng, truncation):
+        """The W that truncation pulls towards, [1, style_dim], or None when ``truncation`` >= 1.
+
+        It is ``mean_latent(MEAN_LATENT_SAMPLES, rng=rng)``; the z are drawn either way,
+        so what ``rng`` draws next does not depend on ``truncation``.
+        """
+        if truncation >= 1:
+            rng.randn(MEAN_LATENT_SAMPLES, self.style_dim)
+            return None
+        return self.mean_latent(MEAN_LATENT_SAMPLES, rng=rng)
 
     def get_latents(self, z, truncation=1.0, truncation_cutoff=None, truncation_latent=None):
         """Map z [B, style_dim] to W, truncated towards ``truncation_latent``.

@@ -1,8 +1,8 @@
 """``styleganv2clip_predictor.py extract``: compute StyleCLIP global directions (fs3) for a generator.
 
-    python ppgan/apps/styleganv2clip_predictor.py extract --dataset_name ffhq-config-f [--model_type ffhq-config-f |
-        --weight_path FILE ...] [--S_path FILE] [--stat_path FILE] [--clip_weight_path FILE] [--num_images 100]
-        [--alpha 5] [--batch_size 4] [--render_batch R] [--channel_range START:END] [--output FILE]
+    python ppgan/apps/styleganv2clip_predictor.py extract [--model_type ffhq-config-f | --config MODEL.yaml |
+        --weight_path FILE ...] [--dataset_name NAME] [--S_path FILE] [--stat_path FILE] [--clip_weight_path FILE]
+        [--num_images 100] [--alpha 5] [--batch_size 4] [--render_batch R] [--channel_range START:END] [--output FILE]
         [--checkpoint_every CHANNELS] [--merge_wait SECONDS] [--cpu]
     python -m paddle.distributed.launch --nproc_per_node N ppgan/apps/styleganv2clip_predictor.py extract ...
     python ppgan/apps/styleganv2clip_predictor.py extract --merge [--output FILE | --dataset_name NAME]
@@ -13,15 +13,18 @@ Under Paddle's launcher each rank computes its share of the channels
 """
 import argparse
 import os
+import re
 import sys
 
-from ..utils.cli import add_generator_args, generator_kwargs, run_cli
+from ..utils.cli import add_generator_args, generator_spec, run_cli
+from ..utils.errors import UserError
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="styleganv2clip_predictor.py extract",
                                      description="Compute the StyleCLIP global direction of every style channel.")
-    parser.add_argument("--dataset_name", default="ffhq-config-f", help="name in the default file names")
+    parser.add_argument("--dataset_name", default=None,
+                        help="name in the default file names (default: the model's name, from its config or file)")
     add_generator_args(parser)
     parser.add_argument("--S_path", default=None, help="S samples (default S-{dataset_name}.pdparams)")
     parser.add_argument("--stat_path", default=None,
@@ -47,10 +50,23 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
+def parse_channel_range(text, total):
+    """``"START:END"`` (either side may be empty) -> (start, stop) within [0, total]; None -> (0, total)."""
+    if text is None:
+        return 0, total
+    match = re.fullmatch(r"\s*(\d*)\s*:\s*(\d*)\s*", text)
+    if not match:
+        raise UserError(f"--channel_range {text!r} is not START:END (e.g. 0:512)")
+    start = int(match.group(1)) if match.group(1) else 0
+    stop = int(match.group(2)) if match.group(2) else total
+    if not 0 <= start < stop <= total:
+        raise UserError(f"--channel_range {text} is outside 0:{total} or empty; "
+                        f"this generator has {total} non-toRGB channels")
+    return start, stop
+
+
 def rank_and_world():
     """(rank, number of ranks) from Paddle's launcher environment; (0, 1) without it."""
-    from ..utils.errors import UserError
-
     rank, world = int(os.environ.get("PADDLE_TRAINER_ID", 0)), int(os.environ.get("PADDLE_TRAINERS_NUM", 1))
     if not 0 <= rank < world:
         raise UserError(f"PADDLE_TRAINER_ID {rank} is not below PADDLE_TRAINERS_NUM {world}; "
@@ -58,20 +74,20 @@ def rank_and_world():
     return rank, world
 
 
-def load_inputs(args):
+def load_inputs(args, spec):
     """Generator, row range, CLIP image tower, S samples and statistics, all checked against each other.
 
     Only CLIP's image tower is kept: its text tower (250 MB) is freed before the renders need memory.
     """
-    from ..apps.model_loading import load_stylegan2
-    from .clip_encoder import ClipEncoder
-    from .directions import style_channel_count
-    from .extract import check_s_codes_match_stats, parse_channel_range
-    from .stats import load_s_codes, load_stats, s_codes_file_name, stats_file_name
+    from ..models.loading import load_stylegan2
+    from ..styleclip.clip_encoder import ClipEncoder
+    from ..styleclip.directions import style_channel_count
+    from ..styleclip.extract import check_s_codes_match_stats
+    from ..styleclip.stats import load_s_codes, load_stats, s_codes_file_name, stats_file_name
 
     s_path = args.S_path or s_codes_file_name(args.dataset_name)
     stat_path = args.stat_path or stats_file_name(args.dataset_name)
-    generator = load_stylegan2(**generator_kwargs(args))
+    generator = load_stylegan2(spec)
     rows = parse_channel_range(args.channel_range, style_channel_count(generator.channels_lst, generator.style_layers))
     s_codes = load_s_codes(s_path, generator.channels_lst, args.num_images, flag="--S_path")
     mean, std = load_stats(stat_path, generator.channels_lst)
@@ -82,11 +98,12 @@ def load_inputs(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    from ..utils.errors import UserError
+    from ..styleclip.extract import DirectionExtractor, inputs_fingerprint, merge_parts, output_file_name
     from ..utils.fileio import check_writable_dir
     from ..utils.runtime import select_device
-    from .extract import DirectionExtractor, inputs_fingerprint, merge_parts, output_file_name
 
+    spec = generator_spec(args)
+    args.dataset_name = args.dataset_name or spec.name
     output = args.output or output_file_name(args.dataset_name)
     if args.merge:
         rows = merge_parts(output)
@@ -100,7 +117,7 @@ def main(argv=None):
     rank, world = rank_and_world()
     check_writable_dir(os.path.dirname(os.path.abspath(output)), "--output")
     select_device(args.cpu)
-    generator, rows, image_encoder, s_codes, mean, std = load_inputs(args)
+    generator, rows, image_encoder, s_codes, mean, std = load_inputs(args, spec)
     extractor = DirectionExtractor(generator, image_encoder, s_codes, mean, std, args.alpha, args.batch_size,
                                    args.render_batch)
     fingerprint = inputs_fingerprint(generator, image_encoder, s_codes, mean, std)

@@ -1,0 +1,141 @@
+"""Build models from a ``ModelSpec``: the architecture is read from the weights, the spec's claims checked against it."""
+import re
+
+import paddle
+
+from ..utils.checkpoint import load_pdparams, load_state_dict_strict
+from ..utils.errors import UserError
+from .generators import Pixel2Style2Pixel, StyleGANv2Generator
+from .generators.generator_styleganv2 import default_channels
+from .zoo import model_spec, resolve
+
+GENERATOR_PREFIXES = ("style.", "input.", "conv1.", "to_rgb1.", "convs.", "to_rgbs.", "noises.")
+CONVERT_HINT = "a rosinality (PyTorch) checkpoint converts with tools/convert_weights.py"
+
+
+def _shape(value):
+    return [int(d) for d in value.shape]
+
+
+def _indices(state_dict, pattern):
+    return sorted({int(m.group(1)) for key in state_dict if (m := re.fullmatch(pattern, key))})
+
+
+def stylegan2_architecture(state_dict, source="the weights file", prefix=""):
+    """Read a PaddleGAN-layout StyleGAN2 state dict's architecture from its keys and shapes.
+
+    Returns dict(size, style_dim, n_mlp, channels={resolution: width}, channel_multiplier
+    (the config-f factor the widths follow, or None for other widths)).
+    """
+    p = re.escape(prefix)
+    try:
+        channels = {4: _shape(state_dict[prefix + "input.input"])[1]}
+        style_dim = _shape(state_dict[prefix + "conv1.conv.modulation.weight"])[0]
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise UserError(f"{source} is not a StyleGAN2 generator in PaddleGAN's layout (no {prefix}input.input or "
+                        f"{prefix}conv1.conv.modulation.weight); {CONVERT_HINT}") from None
+    blocks = _indices(state_dict, p + r"to_rgbs\.(\d+)\.conv\.weight")
+    mapping = _indices(state_dict, p + r"style\.(\d+)\.weight")
+    if blocks != list(range(len(blocks))) or mapping != list(range(1, len(mapping) + 1)):
+        raise UserError(f"{source} has gaps in its to_rgbs.N / style.N layers (to_rgbs {blocks}, style {mapping}); "
+                        "it is damaged or not a StyleGAN2 generator")
+    for block in blocks:
+        key = f"{prefix}convs.{2 * block}.conv.weight"
+        if key not in state_dict:
+            raise UserError(f"{source} lacks {key}; it is damaged or not a StyleGAN2 generator")
+        channels[8 * 2 ** block] = _shape(state_dict[key])[1]
+    multiplier = next((cm for cm in range(1, 65)
+                       if all(default_channels(cm)[res] == width for res, width in channels.items())), None)
+    return dict(size=8 * 2 ** (len(blocks) - 1) if blocks else 4, style_dim=style_dim, n_mlp=len(mapping),
+                channels=channels, channel_multiplier=multiplier)
+
+
+def _describe(arch):
+    widths = ",".join(f"{res}:{width}" for res, width in sorted(arch["channels"].items()))
+    factor = (f"channel_multiplier {arch['channel_multiplier']}" if arch["channel_multiplier"]
+              else "widths outside config-f's table")
+    return (f"a {arch['size']} px generator with style_dim {arch['style_dim']}, n_mlp {arch['n_mlp']}, "
+            f"{factor} (widths {widths})")
+
+
+def check_claims(arch, claims, source, weight_flag):
+    """Raise a UserError naming the first flag or config whose claim the weights contradict."""
+    for key, value, claimant in claims:
+        if key == "channel_multiplier":
+            expected = default_channels(value)
+            agrees = all(expected.get(res) == width for res, width in arch["channels"].items())
+        elif key == "channels":
+            agrees = all(arch["channels"].get(res, width) == width for res, width in value.items())
+            value = ",".join(f"{res}:{width}" for res, width in sorted(value.items()))
+        else:
+            agrees = arch[key] == value
+        if not agrees:
+            raise UserError(f"{claimant} says {key} {value}, but {source} holds {_describe(arch)}; "
+                            f"drop or correct {claimant.split()[0]}, or pass the matching weights with {weight_flag}")
+    if arch["size"] < 8:
+        raise UserError(f"{source} holds no synthesis block (4 px); it is not a usable StyleGAN2 generator")
+
+
+def _generator_key_is_foreign(key):
+    """Keys a generator file may carry beyond the model: other networks' weights and blur-kernel buffers."""
+    return not key.startswith(GENERATOR_PREFIXES) or key.endswith(".blur.kernel")
+
+
+def load_stylegan2(spec=None, **flags):
+    """A StyleGANv2Generator in eval mode, its architecture read from the weights of ``spec``.
+
+    ``spec``: a ``ModelSpec`` of kind stylegan2 (default: ``model_spec("stylegan2", **flags)``
+    with PaddleGAN's flag names: model_type, weight_path, config, size, style_dim, n_mlp,
+    channel_multiplier, channels). Claims of the spec that the file contradicts, and
+    keys of the generator the model would leave unused, raise a UserError naming the flag.
+    """
+    spec = spec or model_spec("stylegan2", **flags)
+    path = resolve(spec.weights, flag=spec.weight_flag)
+    state_dict = load_pdparams(path, spec.weight_flag)
+    if not isinstance(state_dict, dict):
+        raise UserError(f"{path} holds a {type(state_dict).__name__}, not a generator state dict; "
+                        f"pass a StyleGAN2 .pdparams with {spec.weight_flag} ({CONVERT_HINT})")
+    arch = stylegan2_architecture(state_dict, path)
+    check_claims(arch, spec.claims, path, spec.weight_flag)
+    generator = StyleGANv2Generator(arch["size"], arch["style_dim"], arch["n_mlp"], channels=arch["channels"])
+    load_state_dict_strict(generator, state_dict, source=path, flag=spec.weight_flag,
+                           foreign=_generator_key_is_foreign)
+    generator.eval()
+    return generator
+
+
+def _plain_opts(opts):
+    """The ``opts`` entry of a pSp file (a dict, an object with attributes or absent) as a dict."""
+    if opts is None:
+        return {}
+    return dict(opts) if isinstance(opts, dict) else dict(vars(opts))
+
+
+def load_psp(spec=None, **flags):
+    """A Pixel2Style2Pixel in eval mode; ``spec`` of kind psp (default: ``model_spec("psp", **flags)``).
+
+    The file is a state dict plus ``opts`` (PaddleGAN's pSp options, for the encoder);
+    the decoder's architecture is read from its ``decoder.*`` weights and checked
+    against the spec's claims.
+    """
+    spec = spec or model_spec("psp", **flags)
+    path = resolve(spec.weights, flag=spec.weight_flag)
+    state_dict = load_pdparams(path, spec.weight_flag)
+    if not isinstance(state_dict, dict):
+        raise UserError(f"{path} holds a {type(state_dict).__name__}, not a pSp state dict; "
+                        f"pass a pSp file with {spec.weight_flag}")
+    file_opts = _plain_opts(state_dict.pop("opts", None))
+    arch = stylegan2_architecture(state_dict, path, prefix="decoder.")
+    check_claims(arch, spec.claims, path, spec.weight_flag)
+    opts = {**file_opts, **{key: arch[key] for key in ("size", "style_dim", "n_mlp", "channels")}}
+    try:
+        # Every parameter is overwritten by the strict load: skip the random initialisation (~20 s for ffhq).
+        with paddle.LazyGuard():
+            model = Pixel2Style2Pixel(opts)
+    except ValueError as exc:
+        raise UserError(f"cannot build pSp from {path}: {exc}") from exc
+    load_state_dict_strict(model, state_dict, source=path, flag=spec.weight_flag,
+                           foreign=lambda key: not key.startswith(("encoder.", "decoder.", "latent_avg"))
+                           or key.endswith(".blur.kernel"))
+    model.eval()
+    return model
