@@ -1,0 +1,160 @@
+"""Read rosinality stylegan2-pytorch checkpoints without PyTorch and convert their generator to PaddleGAN's layout.
+
+A PyTorch checkpoint (``torch.save`` since 1.6) is a zip: ``<name>/data.pkl`` (a pickle
+of the saved object whose tensors refer to storages) and ``<name>/data/<key>`` (each
+storage's raw little-endian bytes). ``read_torch_checkpoint`` unpickles ``data.pkl`` with
+an unpickler that accepts only the few names such a file holds (tensor rebuild,
+storage types, OrderedDict, argparse.Namespace) and executes nothing else.
+
+Conversion (``rosinality_to_paddle``): the EqualLinear weights (``style.N.weight`` and
+every ``*.modulation.weight``) are transposed (PyTorch stores [out, in], PaddleGAN
+[in, out]); the blur-kernel buffers (``*.blur.kernel``, rebuilt by the model) are dropped;
+every other key keeps its name and layout.
+"""
+import collections
+import pickle
+import types
+import zipfile
+
+import numpy as np
+
+from ..utils.errors import UserError
+
+STORAGE_DTYPES = {
+    "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
+    "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16, "CharStorage": np.int8,
+    "ByteStorage": np.uint8, "BoolStorage": np.bool_,
+}
+SUPPORTED = ("rosinality stylegan2-pytorch checkpoints (train.py's .pt with g_ema, or a bare generator "
+             "state dict saved by torch.save)")
+
+
+class _StorageType:
+    def __init__(self, name):
+        self.name, self.dtype = name, STORAGE_DTYPES[name]
+
+
+def _rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None):
+    """A tensor as a numpy array (a copy) from its storage, offset, size and stride (in elements)."""
+    itemsize = storage.dtype.itemsize
+    view = np.lib.stride_tricks.as_strided(storage[offset:], shape=tuple(size),
+                                           strides=tuple(s * itemsize for s in stride))
+    return np.array(view)
+
+
+def _rebuild_parameter(data, requires_grad=False, hooks=None):
+    return data
+
+
+class _Namespace(types.SimpleNamespace):
+    """Stands for argparse.Namespace (train.py's ``args``): attributes only."""
+
+
+ALLOWED = {
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("argparse", "Namespace"): _Namespace,
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, file, read_storage):
+        super().__init__(file)
+        self._read_storage = read_storage
+
+    def find_class(self, module, name):
+        if module == "torch" and name in STORAGE_DTYPES:
+            return _StorageType(name)
+        if (module, name) in ALLOWED:
+            return ALLOWED[(module, name)]
+        raise pickle.UnpicklingError(f"{module}.{name}")
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) >= 3 and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
+            raise pickle.UnpicklingError(f"persistent id {str(pid)[:60]}")
+        return self._read_storage(str(pid[2]), pid[1].dtype)
+
+
+def read_torch_checkpoint(path, flag="--input"):
+    """The object a ``torch.save`` zip holds, tensors as numpy arrays; UserError for anything else."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise UserError(f"{flag} {path} does not exist; pass a .pt checkpoint") from None
+    except IsADirectoryError:
+        raise UserError(f"{flag} {path} is a folder; pass a .pt checkpoint file") from None
+    except zipfile.BadZipFile:
+        with open(path, "rb") as f:
+            head = f.read(2)
+        what = ("a plain pickle (an NVlabs .pkl, or a PyTorch file older than 1.6), which this tool does not read; "
+                "convert NVlabs models with rosinality's convert_weight.py first, re-save old files with a recent "
+                "torch.save, or" if head[:1] == b"\x80" else "not a PyTorch checkpoint (no zip archive, or a truncated "
+                "one);")
+        raise UserError(f"{flag} {path} is {what} pass one of the {SUPPORTED}") from None
+    with archive:
+        names = archive.namelist()
+        pickles = [name for name in names if name.endswith("/data.pkl") or name == "data.pkl"]
+        if len(pickles) != 1:
+            raise UserError(f"{flag} {path} is a zip without a PyTorch data.pkl; pass one of the {SUPPORTED}")
+        prefix = pickles[0][:-len("data.pkl")]
+        byteorder = archive.read(prefix + "byteorder").decode().strip() if prefix + "byteorder" in names else "little"
+        if byteorder != "little":
+            raise UserError(f"{flag} {path} was saved on a {byteorder}-endian machine; re-save it on a little-endian one")
+
+        def read_storage(key, dtype):
+            return np.frombuffer(archive.read(f"{prefix}data/{key}"), dtype=dtype)
+
+        try:
+            with archive.open(pickles[0]) as f:
+                return _RestrictedUnpickler(f, read_storage).load()
+        except pickle.UnpicklingError as exc:
+            raise UserError(f"{flag} {path} holds {exc}, which a StyleGAN2 checkpoint does not (refused unread); "
+                            f"pass one of the {SUPPORTED}") from None
+        except (KeyError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
+            raise UserError(f"{flag} {path} is damaged ({type(exc).__name__}: {str(exc)[:80]}); "
+                            "download or copy it again") from None
+
+
+def _is_state_dict(value):
+    return isinstance(value, dict) and value and all(isinstance(v, np.ndarray) for v in value.values())
+
+
+def _looks_like_generator(state_dict):
+    return "input.input" in state_dict and "conv1.conv.modulation.weight" in state_dict
+
+
+def pick_generator(checkpoint, key=None, source="the checkpoint", flag="--key"):
+    """The generator state dict of a loaded checkpoint: ``checkpoint[key]``, else ``g_ema``, else a bare state dict."""
+    if key is not None:
+        if not isinstance(checkpoint, dict) or key not in checkpoint:
+            keys = ", ".join(map(str, checkpoint)) if isinstance(checkpoint, dict) else type(checkpoint).__name__
+            raise UserError(f"{source} has no entry {key!r} (it holds {keys}); pass another {flag}")
+        state_dict = checkpoint[key]
+    elif isinstance(checkpoint, dict) and "g_ema" in checkpoint:
+        state_dict = checkpoint["g_ema"]
+    else:
+        state_dict = checkpoint
+    if not _is_state_dict(state_dict):
+        held = ", ".join(map(str, state_dict))[:120] if isinstance(state_dict, dict) else type(state_dict).__name__
+        raise UserError(f"{source} holds no generator state dict ({held}); pass {flag} with the entry holding "
+                        f"one (e.g. g_ema or g)")
+    if not _looks_like_generator(state_dict):
+        sample = ", ".join(list(state_dict)[:3])
+        raise UserError(f"{source} holds a state dict that is not a StyleGAN2 generator (keys {sample}, ...: a "
+                        f"discriminator?); pass one of the {SUPPORTED}")
+    return state_dict
+
+
+def _is_equal_linear_weight(key):
+    return key.endswith(".modulation.weight") or (key.startswith("style.") and key.endswith(".weight"))
+
+
+def rosinality_to_paddle(state_dict):
+    """rosinality generator state dict (numpy) -> PaddleGAN's layout: EqualLinear weights transposed, blur kernels dropped."""
+    converted = {}
+    for key, value in state_dict.items():
+        if key.endswith(".blur.kernel"):
+            continue
+        converted[key] = np.ascontiguousarray(value.T) if _is_equal_linear_weight(key) else value
+    return converted
