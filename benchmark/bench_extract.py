@@ -1,6 +1,7 @@
 """Speed of global direction extraction at the 1024 config (random generator and CLIP weights).
 
-    python benchmark/bench_extract.py [--num_images 4] [--batch_size 4] [--layers 6,21]
+    python benchmark/bench_extract.py [--size 1024] [--num_images 4] [--batch_size 4] [--layers 6,21]
+        [--variants baseline,+compiled,...]
 
 Seconds per (channel, image) on the first channel(s) of an early and of a late
 style layer (the extractor variants: as many as one batch holds), for PaddleGAN's
@@ -15,8 +16,8 @@ in its own process, after a warm-up, so its peak RSS is its own):
   +folded    the later layers' styles folded into their weights once per image (``VariantsProgram``)
   +batching  the extractor with --batch_size renders per batch (what ``extract`` runs)
 
-Then the generator / CLIP share of the extractor's time and the hours for 6048
-channels x 100 images, extrapolated from the two layers with a model linear in
+Then the generator / CLIP share of the extractor's time and the hours for every
+channel (6048 at 1024 px) x 100 images, extrapolated from the two layers with a model linear in
 the FLOPs of the layers from the moved one to the end (and saying so).
 """
 import argparse
@@ -52,7 +53,7 @@ FULL_IMAGES = 100
 
 
 def build_inputs(size, num_images):
-    """Random 1024 generator, random CLIP, N S codes and S statistics (256 samples), all seeded."""
+    """Random config-f generator of ``size`` px, random CLIP, N S codes and S statistics (256 samples), all seeded."""
     paddle.seed(0)
     generator = StyleGANv2Generator(size, 512, 8)
     generator.eval()
@@ -234,9 +235,12 @@ def main():
     parser.add_argument("--num_images", type=int, default=4, help="images per channel (the real run: 100)")
     parser.add_argument("--batch_size", type=int, default=4)
     parser.add_argument("--layers", default="6,21", help="an early and a late style layer (non-toRGB)")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="variants to time (e.g. +batching alone: the extractor's figure per resolution)")
     parser.add_argument("--variant", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.layers = [int(layer) for layer in args.layers.split(",")]
+    variants = [variant for variant in VARIANTS if variant in args.variants.split(",")]
     if args.variant:
         print("RESULT " + json.dumps(run_variant(args.variant, args)))
         return
@@ -244,7 +248,7 @@ def main():
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other processes slow every "
           "variant; compare the ratios of one run)", flush=True)
     results = {}
-    for variant in VARIANTS:
+    for variant in variants:
         out = subprocess.run([sys.executable, __file__, "--variant", variant, "--size", str(args.size),
                               "--num_images", str(args.num_images), "--batch_size", str(args.batch_size),
                               "--layers", ",".join(map(str, args.layers))],
@@ -255,27 +259,31 @@ def main():
                                          for layer, seconds in zip(args.layers, r["seconds"]))
               + f"  peak RSS {r['peak_rss_gb']:.2f} GB", flush=True)
 
-    ours, base = results["+batching"], results["baseline"]
-    cosines = [float(np.dot(a, b)) for variant in VARIANTS[1:]
-               for a, b in zip(results[variant]["rows"], base["rows"])]
-    print(f"rows of every variant vs the baseline: cosine >= {min(cosines):.5f}")
-    for variant in VARIANTS[1:]:
-        prev = VARIANTS[VARIANTS.index(variant) - 1]
+    ours, base = results.get("+batching"), results.get("baseline")
+    if base is not None and len(results) > 1:
+        cosines = [float(np.dot(a, b)) for variant in variants[1:]
+                   for a, b in zip(results[variant]["rows"], base["rows"])]
+        print(f"rows of every variant vs the baseline: cosine >= {min(cosines):.5f}")
+    for prev, variant in zip(variants, variants[1:]):
         gains = [a / b for a, b in zip(results[prev]["seconds"], results[variant]["seconds"])]
         print(f"{variant:<10} speed-up over {prev:<10}: "
               + ", ".join(f"layer {layer} x{gain:.2f}" for layer, gain in zip(args.layers, gains)))
-    split = ours["split"]
-    total = split["generator"] + split["clip"]
-    print(f"extractor time: generator {split['generator'] / total:.0%}, CLIP (preprocessing + ViT) "
-          f"{split['clip'] / total:.0%}")
+    if ours is not None:
+        split = ours["split"]
+        total = split["generator"] + split["clip"]
+        print(f"extractor time: generator {split['generator'] / total:.0%}, CLIP (preprocessing + ViT) "
+              f"{split['clip'] / total:.0%}")
     for name, result in (("baseline", base), ("extractor", ours)):
+        if result is None:
+            continue
         hours, mean_seconds, channels = projected_hours(result)
         print(f"{name}: projected {hours:.0f} h for {channels} channels x {FULL_IMAGES} "
               f"images ({mean_seconds:.2f} s per (channel, image) on average; extrapolated from "
               f"{args.num_images} images on layers {args.layers})")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
-    print(f"reference: PaddleGAN {PADDLEGAN_SECONDS} s per (channel, image); goal < {GOAL_SECONDS} s, "
-          f"peak RSS < 3 GB (extractor: {ours['peak_rss_gb']:.2f} GB)")
+    if args.size == 1024 and ours is not None:
+        print(f"reference: PaddleGAN {PADDLEGAN_SECONDS} s per (channel, image); goal < {GOAL_SECONDS} s, "
+              f"peak RSS < 3 GB (extractor: {ours['peak_rss_gb']:.2f} GB)")
 
 
 if __name__ == "__main__":

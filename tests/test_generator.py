@@ -275,14 +275,19 @@ def test_missing_key_and_wrong_shape_fail_loudly(small_generator, tmp_path):
         load_stylegan2(weight_path=str(tmp_path / "wrong.pdparams"))
 
 
-def test_extra_keys_are_tolerated_and_reported(small_generator, tmp_path, capsys):
+def test_keys_outside_the_model_are_reported_and_unused_generator_keys_refused(small_generator, tmp_path, capsys):
     state = dict(small_generator.state_dict())
-    state["convs.0.conv.blur.kernel"] = paddle.ones([4, 4])
+    state["convs.0.conv.blur.kernel"] = paddle.ones([4, 4])  # older PaddleGAN files
+    state["discriminator.final.weight"] = paddle.ones([2])
     paddle.save(state, str(tmp_path / "old.pdparams"))
-    loaded = load_stylegan2(weight_path=str(tmp_path / "old.pdparams"), size=64, style_dim=64, n_mlp=2,
-                            channels=SMALL_CHANNELS)
-    assert "convs.0.conv.blur.kernel" in capsys.readouterr().err
+    loaded = load_stylegan2(weight_path=str(tmp_path / "old.pdparams"))
+    err = capsys.readouterr().err
+    assert "ignored 2 keys" in err and "convs.0.conv.blur.kernel" in err and "discriminator.final.weight" in err
     np.testing.assert_array_equal(loaded.input.input.numpy(), small_generator.input.input.numpy())
+    state["convs.12.conv.weight"] = paddle.ones([1, 8, 8, 3, 3])  # a generator key no layer of the model reads
+    paddle.save(state, str(tmp_path / "extra.pdparams"))
+    with pytest.raises(UserError, match="1 keys the model would leave unused: convs.12.conv.weight"):
+        load_stylegan2(weight_path=str(tmp_path / "extra.pdparams"))
 
 
 def test_corrupt_weight_file_is_a_user_error(tmp_path):
