@@ -7,7 +7,6 @@ import zipfile
 import numpy as np
 import pytest
 
-import ppgan  # noqa: F401  (before paddle, as everywhere)
 import paddle
 
 from conftest import FIXTURES, REPO_ROOT

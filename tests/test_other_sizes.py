@@ -11,7 +11,6 @@ import sys
 import numpy as np
 import pytest
 
-import ppgan  # noqa: F401  (before paddle, as everywhere)
 import paddle
 from PIL import Image
 

@@ -72,8 +72,9 @@ def test_photo_to_edit_as_paddlegans_tutorial(paddlegan_env, random_psp_file, tm
     from ppgan.apps import Pixel2Style2PixelPredictor, StyleGANv2ClipPredictor
 
     psp_out, edit_out = tmp_path / "psp", tmp_path / "edit"
-    psp = Pixel2Style2PixelPredictor(output_path=str(psp_out), weight_path=random_psp_file,
-                                     model_type=None, seed=None, **GENERATOR_KWARGS)
+    # PaddleGAN's arguments, but not channel_multiplier: the small pSp's decoder has narrow widths, not config-f's
+    psp = Pixel2Style2PixelPredictor(output_path=str(psp_out), weight_path=random_psp_file, model_type=None,
+                                     seed=None, size=32, style_dim=512, n_mlp=2)
     psp.run(PORTRAIT)
     assert sorted(os.listdir(psp_out)) == ["dst.npy", "dst.png", "src.png"]
     latent_path = str(psp_out / "dst.npy")

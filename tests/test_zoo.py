@@ -6,7 +6,6 @@ import urllib.parse
 
 import pytest
 
-import ppgan  # noqa: F401  (before paddle, as everywhere)
 from conftest import REPO_ROOT
 from ppgan.models import zoo
 from ppgan.utils.download import Weight

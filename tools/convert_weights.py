@@ -14,6 +14,10 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
+from ppgan.utils.runtime import configure_cpu_runtime  # noqa: E402
+
+configure_cpu_runtime()  # before anything imports paddle
+
 from ppgan.utils.cli import run_cli  # noqa: E402
 
 
@@ -24,9 +28,6 @@ def main(argv=None):
     parser.add_argument("--key", default=None, help="entry holding the generator (default: g_ema, else the file itself)")
     args = parser.parse_args(argv)
 
-    from ppgan.utils.runtime import configure_cpu_runtime
-
-    configure_cpu_runtime()
     from ppgan.models.convert import pick_generator, read_torch_checkpoint, rosinality_to_paddle
     from ppgan.models.loading import stylegan2_architecture
     from ppgan.utils.errors import UserError
