@@ -1,0 +1,130 @@
+"""The tutorials' commands run as written: each one's --help, and the short ones for real on small random models.
+
+The commands are read from the ```bash blocks of docs/{en_US,zh_CN}/tutorials/*.md (both languages
+must document the same commands) and run from a sandbox that links the repository's folders, so
+relative paths resolve as in a clone and outputs stay out of it. A real run appends flags pointing
+at a random 32 px generator, random directions, CLIP and pSp files (argparse keeps the last value of
+a flag); random directions carry no meaning, so it also appends a beta that keeps channels.
+"""
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import numpy as np
+import paddle
+import pytest
+
+from conftest import REPO_ROOT
+
+TUTORIAL_DIRS = [os.path.join(REPO_ROOT, "docs", lang, "tutorials") for lang in ("en_US", "zh_CN")]
+LINKED = ["applications", "ppgan", "tools", "tests", "styleclip_getf.py"]
+
+GENERATOR_FLAGS = ["--size", "32", "--style_dim", "512", "--n_mlp", "2", "--channel_multiplier", "2"]
+
+
+def tutorial_files(directory):
+    return sorted(os.path.join(directory, name) for name in os.listdir(directory) if name.endswith(".md"))
+
+
+def documented_commands(path):
+    """The ``python ...`` commands of the ```bash blocks of ``path``, continuation lines joined, in order."""
+    with open(path, encoding="utf-8") as f:
+        blocks = re.findall(r"```bash\n(.*?)```", f.read(), flags=re.S)
+    commands = []
+    for block in blocks:
+        for line in block.replace("\\\n", " ").splitlines():
+            if line.strip().startswith("python "):
+                commands.append(shlex.split(line))
+    return commands
+
+
+def tool_of(command):
+    """The script (and subcommand) a command runs: what ``--help`` is asked of."""
+    script = command[1]
+    return (script, command[2]) if len(command) > 2 and not command[2].startswith("-") else (script,)
+
+
+ALL_COMMANDS = [cmd for directory in TUTORIAL_DIRS for path in tutorial_files(directory)
+                for cmd in documented_commands(path)]
+TOOLS = sorted({tool_of(cmd) for cmd in ALL_COMMANDS})
+
+
+def test_both_languages_document_the_same_commands():
+    english, chinese = ([documented_commands(path) for path in tutorial_files(d)] for d in TUTORIAL_DIRS)
+    assert [os.path.basename(p) for p in tutorial_files(TUTORIAL_DIRS[0])] == \
+        [os.path.basename(p) for p in tutorial_files(TUTORIAL_DIRS[1])]
+    assert english == chinese
+    assert len(TOOLS) >= 6
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    for name in LINKED:
+        os.symlink(os.path.join(REPO_ROOT, name), tmp_path / name)
+    return tmp_path
+
+
+def run(command, cwd, env=None):
+    return subprocess.run([sys.executable, *command[1:]], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.mark.parametrize("tool", TOOLS, ids=" ".join)
+def test_each_documented_tool_explains_its_flags(tool, sandbox):
+    result = run(["python", *tool, "--help"], sandbox)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage:") and result.stderr == ""
+
+
+@pytest.fixture(scope="module")
+def small_files(tmp_path_factory):
+    """A random 32 px generator (config-f widths; W+ [8, 512], as the small pSp's) and random unit directions."""
+    from ppgan.models.generators import StyleGANv2Generator
+
+    root = tmp_path_factory.mktemp("tutorial_models")
+    paddle.seed(0)
+    generator = StyleGANv2Generator(32, 512, 2, channel_multiplier=2)
+    paddle.save(generator.state_dict(), str(root / "generator.pdparams"))
+    rows = sum(generator.channels_lst[i] for i in generator.style_layers)
+    fs3 = np.random.default_rng(0).standard_normal((rows, 512)).astype(np.float32)
+    paddle.save(paddle.to_tensor(fs3 / np.linalg.norm(fs3, axis=1, keepdims=True)), str(root / "fs3.pdparams"))
+    return root
+
+
+def small_run_flags(small_files, random_psp_file):
+    """Flags appended to each short command for its real run; tools not listed run only --help."""
+    generator = ["--weight_path", str(small_files / "generator.pdparams"), *GENERATOR_FLAGS, "--cpu"]
+    return {
+        "applications/tools/styleganv2.py": generator,
+        "styleclip_getf.py": generator + ["--num_samples", "1000", "--num_saved", "100", "--batch_size", "500"],
+        "applications/tools/styleganv2clip.py": generator + [
+            "--direction_path", str(small_files / "fs3.pdparams"), "--psp_weight_path", random_psp_file,
+            "--beta_threshold", "0.02"],
+        "applications/tools/face_align.py": [],
+        "applications/tools/pixel2style2pixel.py": ["--weight_path", random_psp_file, "--cpu"],
+    }
+
+
+@pytest.mark.slow  # about 90 CPU seconds: three CLIP loads and a pSp
+def test_short_commands_run_as_written_on_small_models(sandbox, small_files, random_psp_file, random_clip_file):
+    home = sandbox / "cache"
+    home.mkdir()
+    os.symlink(random_clip_file, home / "ViT-B-32.pdparams")  # the CLIP release, as the cache holds it
+    env = dict(os.environ, PPGAN_HOME=str(home), PPGAN_SYNTHESIS="eager")
+    extra = small_run_flags(small_files, random_psp_file)
+    english = [cmd for path in tutorial_files(TUTORIAL_DIRS[0]) for cmd in documented_commands(path)]
+    ran = []
+    for command in english:  # in the order a reader runs them: later commands read earlier outputs
+        if command[1] not in extra:
+            continue
+        result = run(command + extra[command[1]], sandbox, env)
+        assert result.returncode == 0, f"{shlex.join(command)}\n{result.stderr}"
+        ran.append(command[1])
+    assert set(ran) == set(extra)
+    out = sandbox / "output_dir"
+    for name in ("sample.png", "latents.npy", "dst.editing_strip.png", "dst.editing.pd", "dst.npy",
+                 "face_psp_input_aligned.png", "face_psp_input.edited.png"):
+        assert (out / name).is_file(), name
+    assert (sandbox / "S-ffhq-config-f.pdparams").is_file()
