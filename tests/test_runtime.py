@@ -58,7 +58,8 @@ IMPORT_EVERYTHING = MALLOC_PROBE + textwrap.dedent("""
         ppgan.configure_cpu_runtime()
         print(json.dumps(dict(omp=os.environ.get("OMP_NUM_THREADS"), freed_mb=rss_after_free_mb())))
         sys.exit()
-    import paddle, clip, gradio  # their own import-time changes are not ours
+    import numpy, paddle, clip, gradio  # their own import-time changes are not ours; numpy before paddle, as in
+    # the tools (under Paddle 2.6, zlib first loaded after paddle breaks clip's vocabulary file)
     before = dict(os.environ)
     modules = [m.name for m in pkgutil.walk_packages(ppgan.__path__, "ppgan.")]
     for name in modules:
