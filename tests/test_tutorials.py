@@ -19,7 +19,9 @@ import pytest
 from conftest import REPO_ROOT
 
 TUTORIAL_DIRS = [os.path.join(REPO_ROOT, "docs", lang, "tutorials") for lang in ("en_US", "zh_CN")]
-LINKED = ["applications", "ppgan", "tools", "tests", "styleclip_getf.py"]
+# what a clone holds: its folders (but an output folder of a previous run) and top-level scripts
+LINKED = sorted(name for name in os.listdir(REPO_ROOT) if not name.startswith(".") and name != "output_dir" and
+                (os.path.isdir(os.path.join(REPO_ROOT, name)) or name.endswith(".py")))
 
 GENERATOR_FLAGS = ["--size", "32", "--style_dim", "512", "--n_mlp", "2", "--channel_multiplier", "2"]
 
