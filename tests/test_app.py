@@ -6,11 +6,14 @@ random ViT-B/32 per module. The browser test needs Debian's chromium and the
 ``playwright`` package (no browser download); it is skipped without them.
 """
 import concurrent.futures
+import contextlib
+import io
 import os
 import re
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -18,9 +21,10 @@ from PIL import Image
 
 import paddle
 
-from ppgan.apps.styleclip_app import Editor, EditSession, app_parser, build_app, preview_generator
+from ppgan.apps.inversion import PhotoInverter
+from ppgan.apps.styleclip_app import (Editor, EditSession, aligned_inversion, app_parser, build_app, error_message,
+                                      launch_app, parse_strengths, preview_generator)
 from ppgan.apps.styleganv2clip_predictor import DST_NAME, STRIP_NAME, STYLES_NAME, StyleGANv2ClipPredictor
-from ppgan.faceutils import FaceAligner
 from ppgan.models.generators import StyleGANv2Generator
 from ppgan.modules.modulated_conv import ModulatedConv2D
 from ppgan.styleclip.clip_encoder import save_random_clip_weights
@@ -34,6 +38,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")  # gr
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 CLI = os.path.join(REPO, "applications", "tools", "styleclip_app.py")
 NO_FACE_PHOTO = os.path.join(REPO, "tests", "fixtures", "no_face_church.jpg")
+FACE_PHOTO = os.path.join(REPO, "tests", "fixtures", "face_input_img.jpg")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -189,31 +194,95 @@ def test_preview_generator_checks_size(predictor):
             preview_generator(predictor.generator, size)
 
 
-def test_accept_chains_edits_and_reset_goes_back(editor, predictor, tmp_path):
+def test_accept_chains_edits_undo_and_reset_go_back(editor, predictor):
     session = EditSession(editor, predictor.source_latents()[0])
     original = session.base
     session.edit(NEUTRAL, TARGET, BETA, 3.0)
     first = session.styles
     session.accept()
-    assert session.alpha == 0.0
+    assert session.alpha == 0.0 and len(session.history) == 1 and "at 3 " in session.history_text()
     np.testing.assert_array_equal(session.base_image, predictor.render_styles(first)[0])
-    session.edit(NEUTRAL, "face with glasses", BETA, 2.0)
+    session.edit(NEUTRAL, "face with glasses", BETA, 2.0, preview=True)  # accepted without a full render
     second = editor.direction(NEUTRAL, "face with glasses", BETA).delta_s
     for chained, start, delta in zip(session.styles, first, second):
         np.testing.assert_allclose(chained, start + 2.0 * delta, rtol=1e-6, atol=1e-6)
+    session.accept()
+    np.testing.assert_array_equal(session.base_image, predictor.render_styles(session.base)[0])
 
-    codes = session.strip_styles([-1.0, 0.0, 2.0])
-    paths = session.export(str(tmp_path), [editor.render(code) for code in codes])
-    assert [os.path.basename(path) for path in paths] == [DST_NAME, STRIP_NAME, STYLES_NAME]
-    assert Image.open(paths[1]).size == (64 * 4, 64)
-    saved = paddle.load(paths[2])
-    assert [list(s.shape) for s in saved] == [[1, c] for c in predictor.generator.channels_lst]
-    np.testing.assert_array_equal(saved[3].numpy(), session.styles[3])
-
+    session.undo()
+    assert len(session.history) == 1 and session.direction is None
+    np.testing.assert_array_equal(session.base_image, predictor.render_styles(first)[0])
+    for chained, start in zip(session.base, first):
+        np.testing.assert_array_equal(chained, start)
     session.reset()
-    assert session.base is original and session.alpha == 0.0
-    with pytest.raises(UserError, match="no edit"):
-        EditSession(editor, predictor.source_latents()[0]).strip_styles([1.0])
+    assert session.base is original and session.alpha == 0.0 and session.history == []
+    with pytest.raises(UserError, match="no accepted edit to undo"):
+        session.undo()
+
+
+def test_accept_and_export_need_a_successful_edit(editor, predictor):
+    session = EditSession(editor, predictor.source_latents()[0])
+    for action in (session.accept, lambda: session.export((1.0,))):
+        with pytest.raises(UserError, match="no edit to"):
+            action()
+    session.edit(NEUTRAL, TARGET, BETA, 0.0)
+    with pytest.raises(UserError, match="strength 0"):
+        session.accept()
+    session.edit(NEUTRAL, TARGET, BETA, 2.0)
+    with pytest.raises(UserError, match="keeps no style channel"):
+        session.edit(NEUTRAL, TARGET, 0.4, 2.0)  # beta so high that no channel moves
+    for action in (session.accept, lambda: session.export((1.0,))):
+        with pytest.raises(UserError, match="no edit to"):
+            action()
+    assert session.history == [] and session.export_folder is None
+
+
+def read_outputs(folder):
+    """{file name: pixels or S code} of an edit command's output folder."""
+    outputs = {}
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        outputs[name] = ([s.numpy() for s in paddle.load(path)] if name.endswith(".pd")
+                         else np.asarray(Image.open(path)))
+    return outputs
+
+
+def test_export_writes_the_files_of_the_edit_command(editor, predictor, tmp_path):
+    latent = predictor.source_latents()[0]
+    session = EditSession(editor, latent)
+    session.edit(NEUTRAL, TARGET, BETA, 3.0)
+    paths = session.export(parse_strengths("-1, 0 2 3"))
+    folder = session.export_folder
+    assert os.path.dirname(paths[0]) == folder and len(paths) == len(os.listdir(folder)) == 8
+    predictor.output_path = str(tmp_path / "cli")
+    predictor.run(latent, NEUTRAL, TARGET, (-1.0, 0.0, 2.0, 3.0), BETA)  # what the edit command writes
+    page, command = read_outputs(folder), read_outputs(predictor.output_path)
+    assert sorted(page) == sorted(command) == sorted(os.path.basename(path) for path in paths)
+    for name in command:  # renders batched differently: at most one uint8 level apart
+        if name.endswith(".pd"):
+            for ours, theirs in zip(page[name], command[name]):
+                np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)
+        else:
+            assert np.abs(page[name].astype(int) - command[name]).max() <= 1, name
+
+    session.edit(NEUTRAL, TARGET, BETA, -2.0)
+    again = session.export((5.0,))  # the current strength goes last: dst.editing.png is the edit on the page
+    assert not os.path.exists(folder) and [os.path.basename(path) for path in again] == [
+        "src.editing.png", "dst.editing_5.png", "dst.editing_-2.png", DST_NAME, STRIP_NAME, STYLES_NAME]
+    np.testing.assert_array_equal(np.asarray(Image.open(again[3])), session.image)
+    session.close()
+    assert not os.path.exists(os.path.dirname(again[0])) and session.export_folder is None
+
+
+def test_strip_strengths_and_upload_paths_in_errors():
+    assert parse_strengths("-5, -2.5 0 2.5 5 5") == (-5.0, -2.5, 0.0, 2.5, 5.0)
+    for text, message in (("1 two 3", "strip strength 'two' is not a number"), ("  ", "no strip strength"),
+                          ("1 nan", "not one or more finite numbers")):
+        with pytest.raises(UserError, match=message):
+            parse_strengths(text)
+    upload = "/tmp/gradio/0123abcd/my photo.jpg"
+    assert error_message(UserError(f"no face found in {upload}; pass a photo"), upload) == (
+        "**Error:** no face found in my photo.jpg; pass a photo")
 
 
 def test_errors_leave_the_session_without_edit(editor, predictor):
@@ -242,6 +311,56 @@ def free_port():
         return sock.getsockname()[1]
 
 
+@contextlib.contextmanager
+def served_page(app, tmp_path, monkeypatch):
+    """(playwright module, Chromium browser, page URL) of ``app`` served on a free loopback port."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is missing: pip install playwright")
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    port = free_port()
+    launch_app(app, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        with playwright.sync_playwright() as driver:
+            browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            yield playwright, browser, f"http://127.0.0.1:{port}/"
+            browser.close()
+    finally:
+        app.close()
+
+
+def open_page(browser, url):
+    """A page of the app in a browser context of its own (a user of its own), loaded."""
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(url)
+    page.locator("#edited img").wait_for(timeout=60_000)
+    return page
+
+
+def shown_image(page, elem_id):
+    """The picture an image component shows, decoded: uint8 [H, W, 3]."""
+    source = page.locator(f"#{elem_id} img").evaluate("img => img.src")
+    return np.asarray(Image.open(io.BytesIO(page.request.get(source).body())).convert("RGB"))
+
+
+def wait_for_image(page, elem_id, expected, timeout=60.0):
+    """Wait until ``elem_id`` shows exactly ``expected`` and the status line no preview; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = page.locator("#status").inner_text()
+        if "preview" not in status:
+            image = shown_image(page, elem_id)
+            if image.shape == expected.shape and np.array_equal(image, expected):
+                return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"#{elem_id} never showed the expected full render; status: {status!r}")
+        page.wait_for_timeout(200)
+
+
+def slider_value(page, elem_id):
+    return float(page.locator(f"#{elem_id} input[type=number]").input_value())
+
+
 def drag_slider(page, elem_id, fraction):
     """Drag the range input of a Gradio slider from its thumb to ``fraction`` of its width, as a person would."""
     track = page.locator(f"#{elem_id} input[type=range]")
@@ -256,68 +375,214 @@ def drag_slider(page, elem_id, fraction):
     page.mouse.up()
 
 
-def test_page_in_headless_chromium(predictor, monkeypatch, tmp_path):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is missing: pip install playwright")
-    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+def type_slider(page, elem_id, value):
+    """Type ``value`` into a slider's number box and press Enter."""
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def press_slider_keys(page, elem_id, key, count):
+    """Focus a slider's range input and press ``key`` (ArrowLeft, ArrowRight, ...) ``count`` times."""
+    track = page.locator(f"#{elem_id} input[type=range]")
+    track.focus()
+    for _ in range(count):
+        track.press(key)
+
+
+def set_target(page, text):
+    box = page.locator("#target textarea, #target input").first
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_page_in_headless_chromium(editor, predictor, monkeypatch, tmp_path):
     renders = []
     render = Editor.render
     monkeypatch.setattr(Editor, "render", lambda self, styles, preview=False: renders.append(preview) or
                         render(self, styles, preview))
+    inverter = PhotoInverter()  # the page's inverter up to pSp (no weights here): alignment, then a sampled face
+    monkeypatch.setattr(inverter, "encode", lambda faces: predictor.source_latents())
 
-    aligner = FaceAligner()
+    latent = np.random.default_rng(1).standard_normal((10, 64)).astype(np.float32)
+    latent_path, not_an_image = str(tmp_path / "face.npy"), str(tmp_path / "holiday.jpg")
+    np.save(latent_path, latent)
+    with open(not_an_image, "w") as f:
+        f.write("not a picture")
+    base = editor.styles(predictor.source_latents()[0])
+    app = build_app(predictor, neutral=NEUTRAL, beta=BETA, photo_inverter=aligned_inversion(inverter))
+    with served_page(app, tmp_path, monkeypatch) as (playwright, browser, url):
+        expect = playwright.expect
+        page = open_page(browser, url)
+        status = page.locator("#status")
+        expect(status).to_contain_text("Type a target", timeout=60_000)
+        assert slider_value(page, "alpha") == 0  # no edit shown: the strength starts at 0
+        np.testing.assert_array_equal(shown_image(page, "edited"), editor.render(base))
 
-    def align_then_sample(path):  # the photo path up to pSp: alignment raises for a photo without a face
-        aligner(path, 256)
-        return predictor.source_latents()[0]
+        page.locator("#target textarea, #target input").first.fill(TARGET)
+        drag_slider(page, "alpha", 0.9)
+        expect(status).to_contain_text("style channels", timeout=60_000)
+        delta_s = editor.direction(NEUTRAL, TARGET, BETA).delta_s
+        wait_for_image(page, "edited", editor.render(edit_styles(base, delta_s, slider_value(page, "alpha"))))
+        assert re.search(r"moves \d+ of 200 style channels", status.inner_text())
+        assert True in renders and False in renders  # previews while dragging, the full render on release
+        boxes = [page.locator(f"#{name} img").bounding_box() for name in ("original", "edited")]
+        assert boxes[0]["width"] == boxes[1]["width"] > 4 * 64  # scaled to the pane, previews as well
 
-    latent_path = str(tmp_path / "face.npy")
-    np.save(latent_path, np.random.default_rng(1).standard_normal((10, 64)).astype(np.float32))
-    port = free_port()
-    app = build_app(predictor, neutral=NEUTRAL, alpha=0.0, beta=BETA, photo_inverter=align_then_sample)
-    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                       ssr_mode=False)
-    expect = playwright.expect
-    try:
-        with playwright.sync_playwright() as driver:
-            browser = driver.chromium.launch_persistent_context(
-                str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
-                viewport={"width": 1400, "height": 1000})
-            page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{port}/")
-            status = page.locator("#status")
-            expect(status).to_contain_text("Type a target", timeout=60_000)
-            edited = page.locator("#edited img")
-            edited.wait_for(timeout=30_000)
-            source = edited.get_attribute("src")
+        for action, alpha in ((lambda: type_slider(page, "alpha", 2.5), 2.5),  # typed, then Enter
+                              (lambda: press_slider_keys(page, "alpha", "ArrowLeft", 3), 2.2)):  # arrow keys
+            renders.clear()
+            action()
+            assert slider_value(page, "alpha") == alpha
+            wait_for_image(page, "edited", editor.render(edit_styles(base, delta_s, alpha)))
+            assert renders[-1] is False  # it ends with a full render
 
-            page.locator("#target textarea, #target input").first.fill(TARGET)
-            drag_slider(page, "alpha", 0.9)
-            expect(status).to_contain_text("style channels", timeout=60_000)
-            expect(status).not_to_contain_text("preview", timeout=30_000)
-            assert re.search(r"moves \d+ of 200 style channels", status.inner_text())
-            page.wait_for_function(f"document.querySelector('#edited img').src !== {source!r}", timeout=30_000)
-            assert True in renders and False in renders  # previews while dragging, the full render on release
+        page.get_by_role("button", name="Accept", exact=True).click()
+        expect(status).to_contain_text("Accepted", timeout=60_000)
+        accepted = edit_styles(base, delta_s, 2.2)
+        assert slider_value(page, "alpha") == 0 and "'face' -> 'smiling face' at 2.2" in page.inner_text("#history")
+        wait_for_image(page, "original", editor.render(accepted))  # the edit is the new start
 
-            original = page.locator("#original img").get_attribute("src")
-            page.get_by_role("button", name="Accept").click()
-            expect(status).to_contain_text("Accepted", timeout=60_000)
-            assert page.locator("#alpha input[type=number]").input_value() == "0"
-            assert page.locator("#original img").get_attribute("src") != original  # the edit is the new start
+        drag_slider(page, "beta", 1.0)
+        expect(status).to_contain_text("keeps no style channel", timeout=60_000)
+        page.get_by_role("button", name="Accept", exact=True).click()
+        expect(status).to_contain_text("no edit to accept", timeout=60_000)
+        page.get_by_role("button", name="Export files").click()
+        expect(status).to_contain_text("no edit to export", timeout=60_000)
+        type_slider(page, "beta", BETA)
+        type_slider(page, "alpha", 1)
+        wait_for_image(page, "edited", editor.render(edit_styles(accepted, delta_s, 1.0)))
+        page.locator("#strip textarea, #strip input").first.fill("-1 one 2")
+        page.get_by_role("button", name="Export files").click()
+        expect(status).to_contain_text("strip strength 'one' is not a number", timeout=60_000)
+        page.locator("#strip textarea, #strip input").first.fill("-1 2")
+        page.get_by_role("button", name="Export files").click()
+        expect(status).to_contain_text("Exported", timeout=60_000)
+        expect(page.get_by_role("cell", name="dst.editing_strip.png")).to_be_visible(timeout=30_000)
+        assert page.get_by_role("row", name="Remove this file").count() == 7  # src, -1, 2, 1 (current), dst, strip, S
+        page.get_by_role("button", name="Undo").click()
+        expect(status).to_contain_text("Undone", timeout=60_000)
+        wait_for_image(page, "original", editor.render(base))
 
-            drag_slider(page, "beta", 1.0)
-            expect(status).to_contain_text("keeps no style channel", timeout=60_000)
+        page.get_by_text("face with glasses").first.click()  # an example: its texts, then the edit
+        expect(page.locator("#target textarea, #target input").first).to_have_value("face with glasses")
+        expect(status).to_contain_text("'face' -> 'face with glasses'", timeout=60_000)
 
-            page.get_by_role("tab", name="Photo").click()
-            page.locator("#photo input[type=file]").set_input_files(NO_FACE_PHOTO)
-            expect(status).to_contain_text("no face found", timeout=60_000)
-            page.get_by_role("tab", name="Latent (.npy)").click()
-            original = page.locator("#original img").get_attribute("src")
-            page.locator("#latent input[type=file]").set_input_files(latent_path)
-            expect(status).to_contain_text("New face", timeout=60_000)  # the server kept running
-            assert page.locator("#original img").get_attribute("src") != original
-            page.screenshot(path=str(tmp_path / "page.png"))
-            browser.close()
-    finally:
-        app.close()
+        page.get_by_role("tab", name="Photo").click()
+        for path, message in ((not_an_image, "cannot read holiday.jpg as an image"),
+                              (NO_FACE_PHOTO, "no face found in no_face_church.jpg")):
+            page.locator("#photo input[type=file]").set_input_files(path)
+            expect(status).to_contain_text(message, timeout=60_000)
+            assert str(tmp_path) not in status.inner_text() and "gradio" not in status.inner_text()
+        page.locator("#photo input[type=file]").set_input_files(FACE_PHOTO)
+        expect(status).to_contain_text("New face", timeout=60_000)
+        assert shown_image(page, "aligned").shape == (256, 256, 3)
+        np.testing.assert_array_equal(shown_image(page, "inversion"), shown_image(page, "original"))
+        page.get_by_role("tab", name="Latent (.npy)").click()
+        page.locator("#latent input[type=file]").set_input_files(latent_path)
+        expect(status).to_contain_text("New face", timeout=60_000)  # the server kept running
+        wait_for_image(page, "original", editor.render(editor.styles(latent)))
+        assert page.get_by_text("Error", exact=True).count() == 0  # no failed event: errors go to the status line
+        page.screenshot(path=str(tmp_path / "page.png"))
+
+
+SOAK_TARGETS = ("smiling face", "face with glasses", "face with a beard", "old face")
+
+
+def resident_mb():
+    """Resident memory of this process (the page's server), in MB."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+
+class SoakUser:
+    """One person on the page: random edits (drags, typed values, arrow keys, Accept, Reset, texts), each
+    checked against the render of what this person's edits should give, computed here."""
+
+    def __init__(self, editor, page, seed):
+        self.editor, self.page, self.rng = editor, page, np.random.default_rng(seed)
+        self.target = SOAK_TARGETS[seed % len(SOAK_TARGETS)]
+        self.start = editor.styles(editor.seed_latent(seed))
+        self.base, self.accepted = self.start, 0
+        self.page.locator("#seed input").fill(str(seed))
+        self.page.get_by_role("button", name="Sample face").click()
+        self.text(self.target)
+
+    def expected(self, alpha):
+        delta_s = self.editor.direction(NEUTRAL, self.target, BETA).delta_s
+        return edit_styles(self.base, delta_s, alpha)
+
+    def text(self, target):
+        self.target = target
+        set_target(self.page, target)
+        return self.check()
+
+    def check(self):
+        alpha = slider_value(self.page, "alpha")
+        wait_for_image(self.page, "edited", self.editor.render(self.expected(alpha) if alpha else self.base))
+        return alpha
+
+    def edit(self):
+        """One random edit, ended by the full render it should give."""
+        page, choice = self.page, self.rng.integers(7 if self.accepted < 4 else 6)
+        if choice == 0:
+            drag_slider(page, "alpha", self.rng.uniform(0.55, 0.95))
+        elif choice == 1:
+            type_slider(page, "alpha", round(float(self.rng.uniform(-8, 8)), 1))
+        elif choice == 2:
+            press_slider_keys(page, "alpha", str(self.rng.choice(["ArrowLeft", "ArrowRight"])),
+                              int(self.rng.integers(1, 4)))
+        elif choice == 3:
+            return self.text(str(self.rng.choice([t for t in SOAK_TARGETS if t != self.target])))
+        elif choice == 4:
+            page.get_by_role("button", name="Reset", exact=True).click()
+            self.base, self.accepted = self.start, 0
+            return wait_for_image(page, "original", self.editor.render(self.base))
+        elif choice in (5, 6):
+            alpha = self.check()
+            if alpha == 0:
+                return type_slider(page, "alpha", 1.5) or self.check()
+            page.get_by_role("button", name="Accept", exact=True).click()
+            self.base, self.accepted = self.expected(alpha), self.accepted + 1
+            return wait_for_image(page, "original", self.editor.render(self.base))
+        self.check()
+
+
+def soak(editor, predictor, monkeypatch, tmp_path, edits):
+    """Two people editing at once, ``edits`` edits each; returns the server's RSS (MB) after 5 and after all."""
+    failures = []
+    render = Editor._render
+
+    def recording(self, styles, preview):
+        try:
+            return render(self, styles, preview)
+        except Exception as exc:
+            failures.append(repr(exc))
+            raise
+
+    monkeypatch.setattr(Editor, "_render", recording)
+    app = build_app(predictor, neutral=NEUTRAL, beta=BETA)
+    with served_page(app, tmp_path, monkeypatch) as (_, browser, url):
+        users = [SoakUser(editor, open_page(browser, url), seed) for seed in (3, 4)]
+        memory = []
+        for step in range(edits):
+            for user in users:  # one after the other, each with its own session
+                user.edit()
+            if step == 4:
+                memory.append(resident_mb())
+        memory.append(resident_mb())
+        for user in users:
+            assert user.page.get_by_text("Error", exact=True).count() == 0
+            assert "Error" not in user.page.locator("#status").inner_text()
+    assert failures == []
+    return memory
+
+
+def test_two_users_soak_briefly(editor, predictor, monkeypatch, tmp_path):
+    soak(editor, predictor, monkeypatch, tmp_path, edits=6)
+
+
+@pytest.mark.slow
+def test_two_users_soak_memory_settles(editor, predictor, monkeypatch, tmp_path):
+    after_five, after_all = soak(editor, predictor, monkeypatch, tmp_path, edits=40)
+    assert after_all - after_five < 300, (after_five, after_all)

@@ -4,11 +4,13 @@
 
 Text features and edit directions are cached, so moving a slider only renders:
 a low-resolution preview while it moves (the image of the generator's skip path
-at ``preview_size``, with no work past that layer), the full resolution on release.
+at ``preview_size``, with no work past that layer), the full resolution on release (or a pause
+in typing). All model work runs on one thread (``ppgan.utils.model_thread``).
 """
 import argparse
 import functools
 import os
+import shutil
 import tempfile
 
 if __name__ == "__main__":  # python -m ppgan.apps.styleclip_app: set up before paddle loads
@@ -21,15 +23,16 @@ import paddle  # noqa: E402
 
 from ..models.generators import StyleGANv2Generator  # noqa: E402
 from ..models.generators.fast_synthesis import SynthesisProgram  # noqa: E402
+from ..models.generators.generator_pixel2style2pixel import INPUT_SIZE  # noqa: E402
 from ..styleclip.directions import edit_styles  # noqa: E402
 from ..utils.cli import add_generator_args, generator_spec, run_cli  # noqa: E402
 from ..utils.errors import UserError  # noqa: E402
-from ..utils.image import make_grid, save_png, to_uint8  # noqa: E402
+from ..utils.image import to_uint8  # noqa: E402
 from ..utils.model_thread import shared_model_thread  # noqa: E402
 from .inversion import PhotoInverter  # noqa: E402
-from .styleganv2clip_predictor import (DEFAULT_BETA, DEFAULT_OFFSET, DST_NAME, STRIP_NAME, STYLES_NAME,  # noqa: E402
-                                       StyleGANv2ClipPredictor, TEMPLATE_SETS, as_beta, as_offsets, check_texts,
-                                       psp_spec)
+from .styleganv2clip_predictor import (DEFAULT_BETA, DEFAULT_OFFSET, DST_NAME, SRC_NAME, STRIP_NAME,  # noqa: E402
+                                       STYLES_NAME, StyleGANv2ClipPredictor, TEMPLATE_SETS, as_beta, as_offsets,
+                                       check_texts, offset_name, psp_spec)
 
 PREVIEW_SIZE = 256
 ALPHA_RANGE = (-10.0, 10.0)
@@ -38,6 +41,25 @@ STRIP_ALPHAS = "-5 -2.5 0 2.5 5"
 DIRECTION_CACHE = 256
 IMAGE_HEIGHT = 420  # display height of the images, in CSS pixels
 MODEL_QUEUE = "model"  # every event that touches Paddle runs in this one queue, one at a time
+DELETE_CACHE = (600, 3600)  # Gradio deletes its cached uploads and images older than an hour, every 10 minutes
+EXAMPLES = (("face", "smiling face"), ("face", "face with glasses"), ("face", "face with a beard"),
+            ("face", "surprised face"), ("face with hair", "face with blond hair"), ("face", "old face"))
+KEY_SETTLE_MS = 400  # a slider's keyboard input (typed value, arrow keys) renders in full after this pause
+# The images fill their panes whatever their size (a preview is smaller than the full render).
+PAGE_CSS = ".fit img { width: 100%; height: 100%; object-fit: contain; }"
+# Gradio renders a slider in full on pointer release only: typed values and arrow keys release it
+# after KEY_SETTLE_MS without a key.
+PAGE_HEAD = """<script>
+(() => {
+  const timers = new Map();
+  document.addEventListener("keyup", (event) => {
+    const input = event.target;
+    if (!(input instanceof HTMLInputElement) || !input.closest("#alpha, #beta")) return;
+    clearTimeout(timers.get(input));
+    timers.set(input, setTimeout(() => input.dispatchEvent(new PointerEvent("pointerup", {bubbles: true})), %d));
+  }, true);
+})();
+</script>""" % KEY_SETTLE_MS
 
 
 def preview_generator(generator, size):
@@ -108,18 +130,21 @@ class Editor:
 
 
 class EditSession:
-    """One face being edited on one page: the picked S code, the accepted one and the edit on top.
+    """One face being edited on one page: the picked S code, the accepted edits and the edit on top.
 
-    ``original`` is the face as picked, ``base`` the start of the current edit (the
-    original, or the last accepted edit), ``direction`` and ``alpha`` the edit.
+    ``original`` is the face as picked, ``history`` the accepted edits (description, S
+    code, image), oldest first, ``base`` the start of the current edit (the last accepted
+    edit, or the original), ``direction`` and ``alpha`` the edit, ``image`` its last full
+    render (None after a preview or a failed edit). ``export_folder`` holds the last export.
     """
 
     def __init__(self, editor, latent):
         self.editor = editor
-        self.original = self.base = editor.styles(latent)
-        self.base_image = editor.render(self.base)
-        self.direction, self.alpha = None, 0.0
-        self._shown = None  # settings of the full render on the page
+        self.original = editor.styles(latent)
+        self.original_image = editor.render(self.original)
+        self.history = []
+        self.export_folder = None
+        self._rebase()
 
     @property
     def styles(self):
@@ -129,43 +154,109 @@ class EditSession:
     def edit(self, neutral, target, beta, alpha, preview=False):
         """Edit ``base`` with (neutral, target, beta or 'auto') at strength alpha and render it.
 
-        Returns the image, or None for a preview of what the page already shows in full.
+        Returns the image, or None when the page already shows these settings in full.
         A UserError (bad text, no channel kept) leaves the session without an edit.
         """
         settings = (neutral, target, beta, float(alpha))
-        if preview and settings == self._shown:
+        if settings == self._shown:
             return None
-        self.direction = self._shown = None  # and so they stay if the direction raises
+        self.direction = self._shown = self.image = None  # and so they stay if the direction raises
         self.direction, self.alpha = self.editor.direction(neutral, target, as_beta(beta)), float(alpha)
+        self.description = f"'{neutral}' -> '{target}' at {self.alpha:g} (beta {self.direction.beta:g})"
         image = self.editor.render(self.styles, preview)
-        self._shown = None if preview else settings
+        if not preview:
+            self._shown, self.image = settings, image
         return image
 
     def accept(self):
         """Make the current edit the starting point of the next (chained edits); alpha goes back to 0."""
-        self._rebase(self.styles)
+        if self.direction is None:
+            raise UserError("no edit to accept: type a target description and move the strength slider")
+        if self.alpha == 0:
+            raise UserError("at strength 0 the edit changes nothing: move the strength slider, then Accept")
+        image = self.editor.render(self.styles) if self.image is None else self.image
+        self.history.append((self.description, self.styles, image))
+        self._rebase(keep_direction=True)
+
+    def undo(self):
+        """Drop the last accepted edit: its starting point becomes the base again."""
+        if not self.history:
+            raise UserError("no accepted edit to undo")
+        self.history.pop()
+        self._rebase()
 
     def reset(self):
         """Go back to the face as picked, without edits."""
-        self._rebase(self.original)
+        self.history.clear()
+        self._rebase()
 
-    def _rebase(self, styles):
-        self.base, self.alpha, self._shown = styles, 0.0, None
-        self.base_image = self.editor.render(styles)
+    def _rebase(self, keep_direction=False):
+        self.base, self.base_image = (self.history[-1][1:] if self.history else (self.original, self.original_image))
+        if not keep_direction:
+            self.direction = None
+        self.alpha, self.image, self._shown = 0.0, None, None
 
-    def strip_styles(self, alphas):
-        """S codes of the strip: ``base``, then the current edit at every strength of ``alphas``."""
+    def history_text(self):
+        """Markdown list of the accepted edits."""
+        if not self.history:
+            return "No accepted edits."
+        return "Accepted edits:\n" + "\n".join(f"{i}. {text}" for i, (text, _, _) in enumerate(self.history, 1))
+
+    def export(self, strip_offsets, progress=iter):
+        """Write the edit command's files into a new folder, delete the previous export's; returns the paths.
+
+        The files are those of ``styleganv2clip.py --direction_offset <strip_offsets> <alpha>``
+        for ``base``: src.editing.png, dst.editing_{offset}.png, dst.editing.png (the current
+        strength), the strip and dst.editing.pd. ``progress`` wraps the list of renders.
+        """
         if self.direction is None:
-            raise UserError("no edit yet: type a target description and move the strength slider")
-        return [self.base] + [edit_styles(self.base, self.direction.delta_s, alpha) for alpha in alphas]
+            raise UserError("no edit to export: type a target description and move the strength slider")
+        offsets = tuple(offset for offset in strip_offsets if offset != self.alpha) + (self.alpha,)
+        known = {0.0: self.base_image} if self.image is None else {0.0: self.base_image, self.alpha: self.image}
+        missing = [offset for offset in offsets if offset not in known]
+        for offset in progress(missing):
+            known[offset] = self.editor.render(edit_styles(self.base, self.direction.delta_s, offset))
+        images = np.stack([self.base_image] + [known[offset] for offset in offsets])[None]
+        folder = tempfile.mkdtemp(prefix="styleclip_app_")
+        try:
+            self.editor.model_thread.call(self.editor.predictor.save, images, self.styles, offsets, folder)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        self.close()
+        self.export_folder = folder
+        names = [SRC_NAME] + [offset_name(offset) for offset in offsets] + [DST_NAME, STRIP_NAME, STYLES_NAME]
+        return [os.path.join(folder, name) for name in names]
 
-    def export(self, folder, strip_images):
-        """Write the edit command's files to ``folder``: edited image, strip and edited S code. Returns the paths."""
-        paths = [os.path.join(folder, name) for name in (DST_NAME, STRIP_NAME, STYLES_NAME)]
-        save_png(paths[0], self.editor.render(self.styles))
-        save_png(paths[1], make_grid(np.stack(strip_images), 1, len(strip_images)))
-        self.editor.model_thread.call(lambda: paddle.save([paddle.to_tensor(s) for s in self.styles], paths[2]))
-        return paths
+    def close(self):
+        """Delete the last export's folder (the page copied its files for download)."""
+        if self.export_folder is not None:
+            shutil.rmtree(self.export_folder, ignore_errors=True)
+            self.export_folder = None
+
+
+def aligned_inversion(inverter):
+    """The page's photo inverter over a ``PhotoInverter``: photo path -> (W+ of its largest face, that face
+    aligned, uint8 [256, 256, 3])."""
+    def invert(path):
+        faces = inverter.psp.aligner.align_faces(path, INPUT_SIZE, max_faces=1, extra_faces="ignore",
+                                                 name=os.path.basename(path))
+        return inverter.encode(faces)[0], np.asarray(faces[0].image)
+    return invert
+
+
+def parse_strengths(text):
+    """Strip strengths as typed ("-5 -2.5 0 2.5 5", commas allowed) -> tuple of distinct floats."""
+    tokens = text.replace(",", " ").split()
+    if not tokens:
+        raise UserError(f"no strip strength: type one or more numbers, e.g. {STRIP_ALPHAS}")
+    values = []
+    for token in tokens:
+        try:
+            values.append(float(token))
+        except ValueError:
+            raise UserError(f"strip strength {token!r} is not a number: type numbers, e.g. {STRIP_ALPHAS}") from None
+    return as_offsets(values)
 
 
 def channel_message(direction, neutral, target, preview_size=None):
@@ -175,146 +266,196 @@ def channel_message(direction, neutral, target, preview_size=None):
             f"{direction.channels} style channels (max |r| {direction.max_relevance:.3f}){where}")
 
 
-def error_message(exc):
-    """Status line of a UserError."""
-    return f"**Error:** {exc}"
+def error_message(exc, path=None):
+    """Status line of a UserError; a server-side upload ``path`` in it is shown as the uploaded file's name."""
+    text = str(exc)
+    if path:
+        text = text.replace(path, os.path.basename(path))
+    return f"**Error:** {text}"
 
 
 def build_app(predictor, latent=None, neutral="face", target="", alpha=DEFAULT_OFFSET, beta=DEFAULT_BETA,
-              preview_size=PREVIEW_SIZE, photo_inverter=None, eager=None):
-    """The page as a ``gradio.Blocks`` (launch it with ``.launch``).
+              preview_size=PREVIEW_SIZE, photo_inverter=None, eager=None, delete_cache=DELETE_CACHE):
+    """The page as a ``gradio.Blocks``; serve it with ``launch_app``.
 
     ``latent``: the first face (W+ [n_latent, style_dim]; None: the predictor's seed);
-    neutral, target, alpha, beta ('auto' or a number): the first edit; ``photo_inverter``:
-    a callable photo path -> W+, which adds the photo upload.
+    neutral, target, alpha, beta ('auto' or a number): the first edit (applied at once when
+    ``target`` is given; otherwise the strength starts at 0); ``photo_inverter``: a callable
+    photo path -> (W+, aligned face uint8 [H, W, 3]), which adds the Photo tab; ``delete_cache``:
+    Gradio's (every s, older than s) clean-up of its cached uploads and images.
     """
     import gradio as gr
 
     editor = Editor(predictor, preview_size, eager)
     auto = as_beta(beta) == "auto"
     first_beta = DEFAULT_BETA if auto else min(max(as_beta(beta), BETA_RANGE[0]), BETA_RANGE[1])
+    first_alpha = float(alpha) if target.strip() else 0.0
 
-    def new_face(latent):
-        session = EditSession(editor, latent)
-        return session, session.base_image, session.base_image, 0.0
-
-    def start():
-        session, original, edited, _ = new_face(editor.source_latent() if latent is None else latent)
-        status = "Type a target description, then move the strength slider."
-        if target.strip():
-            try:
-                edited = session.edit(neutral, target, "auto" if auto else first_beta, alpha)
-                status = channel_message(session.direction, neutral, target)
-            except UserError as exc:
-                status = error_message(exc)
-        return session, original, edited, status
-
-    def picked(make_latent, source, progress):
-        progress(0, desc="Loading the face")
-        try:
-            face = make_latent(source)
-        except UserError as exc:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), error_message(exc)
-        return *new_face(face), "New face: type a target description, then move the strength slider."
-
-    def pick_seed(seed, progress=gr.Progress()):
-        return picked(editor.seed_latent, seed, progress)
-
-    def pick_latent(path, progress=gr.Progress()):
-        return picked(editor.source_latent, path, progress)
-
-    def pick_photo(path, progress=gr.Progress()):
-        return picked(lambda p: editor.model_thread.call(photo_inverter, p), path, progress)
-
-    def edit(session, neutral, target, beta, auto, alpha, preview=False):
-        try:
-            image = session.edit(neutral, target, "auto" if auto else beta, alpha, preview)
-        except UserError as exc:
-            return session.base_image, error_message(exc)
-        if image is None:
-            return gr.skip(), gr.skip()
-        return image, channel_message(session.direction, neutral, target, editor.preview_size if preview else None)
-
-    def full(session, neutral, target, beta, auto, alpha, progress=gr.Progress()):
-        progress(0, desc="Rendering")
-        return edit(session, neutral, target, beta, auto, alpha)
-
-    def preview(session, neutral, target, beta, auto, alpha):
-        return edit(session, neutral, target, beta, auto, alpha, preview=True)
-
-    def accept_edit(session):
-        session.accept()
-        return session.base_image, session.base_image, 0.0, "Accepted: the edit is the new starting point."
-
-    def reset_face(session):
-        session.reset()
-        return session.base_image, session.base_image, 0.0, "Back to the picked face."
-
-    def export(session, alphas, progress=gr.Progress()):
-        try:
-            codes = session.strip_styles(as_offsets(alphas.replace(",", " ").split()))
-        except (UserError, ValueError) as exc:
-            return gr.skip(), error_message(exc)
-        images = [editor.render(code) for code in progress.tqdm(codes, desc="Rendering the strip")]
-        paths = session.export(tempfile.mkdtemp(prefix="styleclip_app_"), images)
-        return paths, "Edited image, strip (the face, then each strength) and edited S code ready below."
-
-    with gr.Blocks(title="StyleCLIP global directions") as app:
-        session = gr.State()
+    with gr.Blocks(title="StyleCLIP global directions", delete_cache=delete_cache) as app:
+        session_state = gr.State(delete_callback=lambda old: old and old.close())
         gr.Markdown("# StyleCLIP global directions\nEdit a face with text: describe it as it is (neutral) and "
                     "as it should become (target).")
         with gr.Row():
             with gr.Column(scale=1):
                 with gr.Tab("Seed"):
-                    seed = gr.Number(value=predictor.seed, precision=0, label="Seed")
+                    seed = gr.Number(value=predictor.seed, precision=0, label="Seed", elem_id="seed")
                     sample = gr.Button("Sample face")
                 with gr.Tab("Latent (.npy)"):
                     latent_file = gr.File(label="W+ .npy", file_types=[".npy"], type="filepath", elem_id="latent")
                 if photo_inverter is not None:
                     with gr.Tab("Photo"):
-                        photo = gr.Image(type="filepath", sources=["upload"], label="Face photo", elem_id="photo")
+                        photo = gr.File(label="Face photo", file_types=["image"], type="filepath", elem_id="photo")
+                        with gr.Row():
+                            aligned = gr.Image(label="Aligned photo", format="png", interactive=False,
+                                               elem_id="aligned", elem_classes="fit")
+                            inversion = gr.Image(label="Its inversion", format="png", interactive=False,
+                                                 elem_id="inversion", elem_classes="fit")
                 neutral_box = gr.Textbox(neutral, label="Neutral", elem_id="neutral")
                 target_box = gr.Textbox(target, label="Target", placeholder="e.g. smiling face", elem_id="target")
                 apply = gr.Button("Apply text", variant="primary")
-                alpha_slider = gr.Slider(*ALPHA_RANGE, value=alpha, step=0.1, label="Strength (alpha)",
+                examples = gr.Examples([list(pair) for pair in EXAMPLES], [neutral_box, target_box],
+                                       label="Example edits")
+                alpha_slider = gr.Slider(*ALPHA_RANGE, value=first_alpha, step=0.1, label="Strength (alpha)",
                                          elem_id="alpha")
                 beta_slider = gr.Slider(*BETA_RANGE, value=first_beta, step=0.01,
                                         label="Disentanglement (beta)", elem_id="beta")
                 auto_box = gr.Checkbox(auto, label="auto beta (largest of 0.10..0.29 moving more than 20 channels)")
                 with gr.Row():
                     accept = gr.Button("Accept")
+                    undo = gr.Button("Undo")
                     reset = gr.Button("Reset")
+                history = gr.Markdown("No accepted edits.", elem_id="history")
             with gr.Column(scale=2):
                 with gr.Row():
                     original = gr.Image(label="Original", format="png", interactive=False, height=IMAGE_HEIGHT,
-                                        elem_id="original")
+                                        elem_id="original", elem_classes="fit")
                     edited = gr.Image(label="Edited", format="png", interactive=False, height=IMAGE_HEIGHT,
-                                      elem_id="edited")
+                                      elem_id="edited", elem_classes="fit")
                 status = gr.Markdown(elem_id="status")
                 with gr.Row():
-                    strip_alphas = gr.Textbox(STRIP_ALPHAS, label="Strip strengths")
+                    strip_alphas = gr.Textbox(STRIP_ALPHAS, label="Strip strengths", elem_id="strip")
                     export_button = gr.Button("Export files")
                 downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
 
+        def face_shown(session, message):
+            return {session_state: session, original: session.base_image, edited: session.base_image,
+                    alpha_slider: session.alpha, history: session.history_text(), status: message}
+
+        def start():
+            new = EditSession(editor, editor.source_latent() if latent is None else latent)
+            shown = face_shown(new, "Type a target description, then move the strength slider.")
+            if target.strip():
+                try:
+                    shown[edited] = new.edit(neutral, target, "auto" if auto else first_beta, first_alpha)
+                    shown[alpha_slider] = first_alpha
+                    shown[status] = channel_message(new.direction, neutral, target)
+                except UserError as exc:
+                    shown[status] = error_message(exc)
+            return shown
+
+        def picked(old, make_latent, source, progress, upload=None):
+            progress(0, desc="Loading the face")
+            try:
+                face = make_latent(source)
+            except UserError as exc:
+                return {status: error_message(exc, upload)}
+            if old is not None:
+                old.close()
+            return face_shown(EditSession(editor, face), "New face: type a target description, then move the "
+                              "strength slider.")
+
+        def pick_seed(old, seed, progress=gr.Progress()):
+            return picked(old, editor.seed_latent, seed, progress)
+
+        def pick_latent(old, path, progress=gr.Progress()):
+            if path is None:
+                return {status: gr.skip()}
+            return picked(old, editor.source_latent, path, progress, path)
+
+        def pick_photo(old, path, progress=gr.Progress()):
+            if path is None:
+                return {status: gr.skip()}
+            inverted = {}
+
+            def invert(path):
+                inverted["latent"], inverted["aligned"] = editor.model_thread.call(photo_inverter, path)
+                return inverted["latent"]
+
+            shown = picked(old, invert, path, progress, path)
+            if session_state in shown:
+                shown.update({aligned: inverted["aligned"], inversion: shown[original]})
+            return {**shown, photo: None}  # the upload area is ready for the next photo
+
+        def edit(session, neutral, target, beta, auto, alpha, preview=False):
+            try:
+                image = session.edit(neutral, target, "auto" if auto else beta, alpha, preview)
+            except UserError as exc:
+                return {edited: session.base_image, status: error_message(exc)}
+            if image is None:
+                return {status: gr.skip()}
+            return {edited: image,
+                    status: channel_message(session.direction, neutral, target, editor.preview_size if preview else None)}
+
+        def full(session, neutral, target, beta, auto, alpha, progress=gr.Progress()):
+            progress(0, desc="Rendering")
+            return edit(session, neutral, target, beta, auto, alpha)
+
+        def preview(session, neutral, target, beta, auto, alpha):
+            return edit(session, neutral, target, beta, auto, alpha, preview=True)
+
+        def rebased(session, change, message):
+            try:
+                change()
+            except UserError as exc:
+                return {status: error_message(exc)}
+            return face_shown(session, message)
+
+        def accept_edit(session):
+            return rebased(session, session.accept, "Accepted: the edit is the new starting point.")
+
+        def undo_edit(session):
+            return rebased(session, session.undo, "Undone: back to the previous starting point.")
+
+        def reset_face(session):
+            return rebased(session, session.reset, "Back to the picked face.")
+
+        def export(session, strip_text, progress=gr.Progress()):
+            progress(0, desc="Exporting")
+            try:
+                paths = session.export(parse_strengths(strip_text),
+                                       lambda offsets: progress.tqdm(offsets, desc="Rendering the strip"))
+            except UserError as exc:
+                return {status: error_message(exc)}
+            return {downloads: paths, status: "Exported the files of the edit command (source, every strength, "
+                                              "the current edit as dst.editing.png, the strip, the S code) below."}
+
         queued = dict(concurrency_limit=1, concurrency_id=MODEL_QUEUE)
-        face_outputs = [session, original, edited, alpha_slider, status]
-        edit_inputs = [session, neutral_box, target_box, beta_slider, auto_box, alpha_slider]
-        app.load(start, None, [session, original, edited, status], **queued)
-        sample.click(pick_seed, seed, face_outputs, **queued)
-        latent_file.upload(pick_latent, latent_file, face_outputs, **queued)
+        face_outputs = [session_state, original, edited, alpha_slider, history, status]
+        edit_inputs = [session_state, neutral_box, target_box, beta_slider, auto_box, alpha_slider]
+        edit_outputs = [edited, status]
+        app.load(start, None, face_outputs, **queued)
+        sample.click(pick_seed, [session_state, seed], face_outputs, **queued)
+        latent_file.upload(pick_latent, [session_state, latent_file], face_outputs, **queued)
         if photo_inverter is not None:
-            photo.upload(pick_photo, photo, face_outputs, **queued)
+            photo.upload(pick_photo, [session_state, photo], face_outputs + [photo, aligned, inversion], **queued)
         for event in (apply.click, target_box.submit, neutral_box.submit, auto_box.input):
-            event(full, edit_inputs, [edited, status], **queued)
+            event(full, edit_inputs, edit_outputs, **queued)
+        examples.load_input_event.then(full, edit_inputs, edit_outputs, **queued)
         for slider in (alpha_slider, beta_slider):
-            slider.input(preview, edit_inputs, [edited, status], show_progress="hidden", trigger_mode="always_last",
+            slider.input(preview, edit_inputs, edit_outputs, show_progress="hidden", trigger_mode="always_last",
                          **queued)
-            slider.release(full, edit_inputs, [edited, status], show_progress="minimal", trigger_mode="always_last",
+            slider.release(full, edit_inputs, edit_outputs, show_progress="minimal", trigger_mode="always_last",
                            **queued)
-        accept.click(accept_edit, session, [original, edited, alpha_slider, status], **queued)
-        reset.click(reset_face, session, [original, edited, alpha_slider, status], **queued)
-        export_button.click(export, [session, strip_alphas], [downloads, status], **queued)
+        accept.click(accept_edit, session_state, face_outputs, **queued)
+        undo.click(undo_edit, session_state, face_outputs, **queued)
+        reset.click(reset_face, session_state, face_outputs, **queued)
+        export_button.click(export, [session_state, strip_alphas], [downloads, status], **queued)
     return app
+
+
+def launch_app(app, **launch_kwargs):
+    """Serve ``app`` (of ``build_app``) with its style and script: ``gradio.Blocks.launch(**launch_kwargs)``."""
+    return app.queue().launch(css=PAGE_CSS, head=PAGE_HEAD, ssr_mode=False, **launch_kwargs)
 
 
 def app_parser():
@@ -369,8 +510,8 @@ def main(argv=None):
     inverter = None if psp is None else PhotoInverter(landmark_model=args.landmark_model, spec=psp,
                                                       latent_shape=(g.n_latent, g.style_dim))
     app = build_app(predictor, latent, args.neutral, args.target, args.direction_offset, beta, args.preview_size,
-                    inverter)
-    app.queue().launch(server_name=args.host, server_port=args.port, ssr_mode=False)
+                    None if inverter is None else aligned_inversion(inverter))
+    launch_app(app, server_name=args.host, server_port=args.port)
 
 
 if __name__ == "__main__":
