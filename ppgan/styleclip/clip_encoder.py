@@ -197,12 +197,23 @@ def resample(levels, size=INPUT_SIZE):
     return vertical_pass(dense_pass(levels, column_split(width, out_w, left, size)), band_plan(height, out_h, top, size))
 
 
+def divide(x, divisor):
+    """``x / divisor`` for a float ``divisor``, correctly rounded in float32 on every Paddle version.
+
+    Paddle 2.6 computes ``tensor / python_float`` as a multiplication by the float32
+    reciprocal, up to 1 ulp off a true division (and off PIL's reference pipeline);
+    a 0-d tensor divisor makes it a true division on 2.6 and 3.x alike.
+    """
+    return paddle.divide(x, paddle.full([], divisor, dtype=x.dtype))
+
+
 def normalize_for_clip(unit_images):
     """Images [N,3,H,W] in [0,1] -> CLIP-normalized (per-channel mean/std).
 
-    Channel by channel with scalars: Paddle's broadcasting kernels are ten times slower.
+    Channel by channel with scalars: Paddle's broadcasting kernels over [1,3,1,1] are ten
+    times slower.
     """
-    channels = [(unit_images[:, c] - mean) / std for c, (mean, std) in enumerate(zip(CLIP_MEAN, CLIP_STD))]
+    channels = [divide(unit_images[:, c] - mean, std) for c, (mean, std) in enumerate(zip(CLIP_MEAN, CLIP_STD))]
     return paddle.stack(channels, axis=1)
 
 
@@ -216,7 +227,7 @@ def clip_preprocess(images, size=INPUT_SIZE):
     """
     batch, channels, height, width = images.shape
     levels = resample(quantize_to_levels(images).reshape([batch * channels, height, width]), size)
-    return normalize_for_clip(levels.reshape([batch, channels, size, size]) / 255.0)
+    return normalize_for_clip(divide(levels.reshape([batch, channels, size, size]), 255.0))
 
 
 def pil_preprocess(image, size=INPUT_SIZE):

@@ -35,6 +35,9 @@ def load_state_dict_strict(layer, state_dict, source="the weights file", flag="-
     outside the model (another network's weights, the blur kernels older PaddleGAN
     files carry), which are ignored and reported on stderr; without ``foreign``
     every extra key is ignored that way. Returns the ignored keys.
+
+    Parameters created under ``paddle.LazyGuard`` (no memory yet) are filled too:
+    each tensor is set directly, as Paddle 2.6's ``set_state_dict`` skips them.
     """
     expected = layer.state_dict()
     missing = [k for k in expected if k not in state_dict]
@@ -55,5 +58,6 @@ def load_state_dict_strict(layer, state_dict, source="the weights file", flag="-
     if extra:
         print(f"note: ignored {len(extra)} keys of {source} outside the model: {_summary(extra)}",
               file=sys.stderr)
-    layer.set_state_dict({k: state_dict[k] for k in expected})
+    for name, target in expected.items():
+        target.set_value(state_dict[name])
     return extra

@@ -80,7 +80,7 @@ def create_cpu_predictor(directory, name):
                       if f.startswith(name + ".") and f.endswith((".json", ".pdmodel")))
     config = inference.Config(model_file, os.path.join(directory, name + ".pdiparams"))
     config.disable_gpu()
-    config.enable_onednn()
+    getattr(config, "enable_onednn", config.enable_mkldnn)()  # Paddle 2.6 knows only the old name
     config.set_cpu_math_library_num_threads(cpu_threads())
     config.disable_glog_info()
     return inference.create_predictor(config)
@@ -112,15 +112,21 @@ def feed(predictor, feeds):
         predictor.get_input_handle(name).copy_from_cpu(np.ascontiguousarray(array, dtype="float32"))
 
 
+# Paddle 2.6's clear_intermediate_tensor frees the inputs too, which callers may feed once for many runs.
+CLEARING_KEEPS_INPUTS = not paddle.__version__.startswith("2.")
+
+
 def run_predictor(predictor, feeds):
     """``feed`` then run ``predictor`` -> its outputs as numpy arrays.
 
     Frees the run's intermediate tensors (about 1 GB for a 1024 px render) for other
-    work to reuse, and restores the eager thread count the run resets (``set_eager_threads``).
+    work to reuse (Paddle 3.x; 2.6 keeps them, see ``CLEARING_KEEPS_INPUTS``), and restores
+    the eager thread count the run resets (``set_eager_threads``).
     """
     feed(predictor, feeds)
     predictor.run()
     set_eager_threads()
     outputs = [predictor.get_output_handle(name).copy_to_cpu() for name in predictor.get_output_names()]
-    predictor.clear_intermediate_tensor()
+    if CLEARING_KEEPS_INPUTS:
+        predictor.clear_intermediate_tensor()
     return outputs
