@@ -16,7 +16,8 @@ setup(
     python_requires=">=3.8",
     install_requires=REQUIREMENTS,
     extras_require={
-        "cpu": ["paddlepaddle>=3.0"],
+        # Supported Paddle: 2.6 (PyPI's paddlepaddle-gpu 2.6.2; tested with 2.6.2 by CI) and 3.x.
+        "cpu": ["paddlepaddle>=2.6,<4"],
         "app": ["gradio==6.31.0"],
         "test": ["pytest", "playwright==1.65.2"],
     },
