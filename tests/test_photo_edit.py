@@ -158,3 +158,28 @@ def test_a_psp_for_another_generator_is_refused():
         inverter.encode(faces)
     inverter.latent_shape = (N_LATENT, 512)
     assert inverter(os.path.join(FIXTURES, "ffhq_e4e_0.jpg")).shape == (N_LATENT, 512)
+
+
+def test_refine_steps_fit_every_face_after_psp(files, fake_psp, tmp_path, monkeypatch, capsys):
+    from ppgan.apps.styleganv2fitting_predictor import LatentFitter
+
+    calls = []
+    fit = LatentFitter.fit
+
+    def recording_fit(fitter, targets, initial, latent_level, steps, *args, **kwargs):
+        calls.append((np.asarray(targets).shape, np.array(initial), list(latent_level), steps))
+        return fit(fitter, targets, initial, latent_level, steps, *args, **kwargs)
+
+    monkeypatch.setattr(LatentFitter, "fit", recording_fit)
+    monkeypatch.setenv("PPGAN_MODEL_BASE_URL", (tmp_path / "no_mirror").as_uri())  # LPIPS files unavailable
+    monkeypatch.setattr("ppgan.utils.download.BACKOFF", 0.0)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    two_face_photo().save(photos / "group.png")
+    out = tmp_path / "out"
+    edit_main(edit_argv(files, out, "--input_image", str(photos / "group.png"), "--refine_steps", "2"))
+    assert "note: fitting with MSE alone" in capsys.readouterr().err
+    (shape, initial, rows, steps), = calls
+    assert shape == (2, 3, 32, 32) and initial.shape == (2, N_LATENT, 512)
+    assert rows == list(range(N_LATENT)) and steps == 2
+    assert os.path.isfile(out / "group.edited.png") and os.path.isdir(out / "face_1")

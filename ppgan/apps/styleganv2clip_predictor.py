@@ -320,6 +320,12 @@ def edit_parser():
                         help="with --input_image: a photo with more faces is refused (default 8)")
     parser.add_argument("--match_colours", action="store_true",
                         help="with --input_image: match the pasted faces' colour statistics to the photo's")
+    parser.add_argument("--refine_steps", type=int, default=0,
+                        help="with --input_image: steps of fitting (MSE + LPIPS) after pSp, every W+ row (default 0)")
+    parser.add_argument("--vgg_weight_path", default=None,
+                        help="LPIPS VGG16 file for --refine_steps (default: the vgg16_official release)")
+    parser.add_argument("--lins_weight_path", default=None,
+                        help="LPIPS heads file for --refine_steps (default: the lins_0.1_vgg release)")
     parser.add_argument("--psp_weight_path", default=None,
                         help="pSp .pdparams for --input_image (default: the inverter the generator's config names)")
     parser.add_argument("--landmark_model", default=None,
@@ -371,19 +377,25 @@ def edit_photos(predictor, args, offsets, beta, psp):
     ``psp``: the spec of the pSp model (``psp_spec``). Returns the EditDirection and the pasted photo paths.
     """
     from .inversion import InvertedPhoto, PhotoInverter
+    from .styleganv2fitting_predictor import build_fitter
 
     if args.max_faces < 1:
         raise UserError(f"--max_faces {args.max_faces} must be at least 1")
+    if args.refine_steps < 0:
+        raise UserError(f"--refine_steps {args.refine_steps} is negative; pass 0 (pSp alone) or a number of steps")
     photos = collect_images(args.input_image)
     stems, folders = photo_folders(photos, args.output_path)
     g = predictor.generator
     inverter = PhotoInverter(landmark_model=args.landmark_model, latent_shape=(g.n_latent, g.style_dim), spec=psp)
     aligned = [inverter.align(photo, args.max_faces) for photo in photos]
     check_writable_dir(args.output_path)
+    if args.refine_steps:
+        inverter.set_refinement(build_fitter(g, args.vgg_weight_path, args.lins_weight_path), args.refine_steps)
     direction = predictor.style_direction(predictor.text_direction.delta_t(args.neutral, args.target), beta)
     written = []
     for photo, stem, folder, faces in zip(photos, stems, folders, aligned):
-        inverted = InvertedPhoto(load_rgb(photo), faces, inverter.encode(faces))
+        image = load_rgb(photo)
+        inverted = InvertedPhoto(image, faces, inverter.latents(image, faces))
         face_folders, paths = predictor.edit_photo(inverted, stem, direction, offsets, folder, args.match_colours)
         print(f"{photo}: {len(faces)} face(s) -> {', '.join(paths)} (and the edit files in {', '.join(face_folders)})")
         written.extend(paths)
