@@ -34,10 +34,10 @@ import paddle  # noqa: E402
 FACE_PHOTOS = ["face_psp_input.jpg", "face_input_img.jpg", "ffhq_e4e_0.jpg", "ffhq_e4e_1.jpg", "ffhq_e4e_2.jpg"]
 
 
-def timed(fn, *args):
-    """(result, seconds) of ``fn(*args)``."""
+def timed(fn, *args, **kwargs):
+    """(result, seconds) of ``fn(*args, **kwargs)``."""
     start = time.perf_counter()
-    result = fn(*args)
+    result = fn(*args, **kwargs)
     return result, time.perf_counter() - start
 
 
