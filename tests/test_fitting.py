@@ -8,7 +8,6 @@ import paddle
 import pytest
 from PIL import Image
 
-import ppgan  # noqa: F401  (before paddle, as everywhere)
 from ppgan.apps.styleganv2fitting_predictor import LatentFitter, check_fitting_options, learning_rate
 from ppgan.metrics.lpips import LPIPS, TAPS, load_lpips
 from ppgan.models.generators import StyleGANv2Generator
