@@ -6,9 +6,9 @@ divides each feature vector by its channel norm (eps 1e-10), lin_k is a 1x1
 convolution to one channel without bias, and the images ([-1, 1]) are first
 shifted by (-0.030, -0.088, -0.188) and divided by (0.458, 0.448, 0.450) per channel.
 
-Files: ``vgg16_official.pdparams`` (torchvision's VGG16 in Paddle's layout; the
-convolutions ``features.{i}.weight/bias`` are read, the classifier is ignored) and
-``lins_0.1_vgg.pdparams`` (``{k}.model.1.weight`` [1, C_k, 1, 1], k = 0..4).
+Files (releases ``vgg16_official`` and ``lins_0.1_vgg`` of configs/): torchvision's
+VGG16 in Paddle's layout (the convolutions ``features.{i}.weight/bias`` are read, the
+classifier is ignored) and the heads (``{k}.model.1.weight`` [1, C_k, 1, 1], k = 0..4).
 """
 import paddle
 import paddle.nn as nn
