@@ -26,9 +26,14 @@ from tqdm import tqdm  # noqa: E402
 from ppgan.models.loading import load_stylegan2  # noqa: E402
 from ppgan.styleclip.stats import (collect_statistics, s_codes_file_name, save_statistics_files,  # noqa: E402
                                    stats_file_name)
+from ppgan.utils.checks import TRUNCATION_RANGE, check_float, check_int, check_name, check_seed  # noqa: E402
 from ppgan.utils.cli import add_generator_args, generator_spec, run_cli  # noqa: E402
 from ppgan.utils.errors import UserError  # noqa: E402
-from ppgan.utils.fileio import check_writable_dir  # noqa: E402
+from ppgan.utils.fileio import check_output_files, check_writable_dir  # noqa: E402
+
+MAX_SAMPLES = 10**9  # about 100 hours on 2 CPU cores
+MAX_SAVED = 100000  # S codes kept in memory and in the file (36 KB each for FFHQ)
+MAX_BATCH = 100000
 from ppgan.utils.runtime import select_device  # noqa: E402
 
 
@@ -49,29 +54,41 @@ def parse_args(argv):
 
 
 def check_args(args):
-    """Reject impossible sample counts before any work."""
+    """Reject impossible values before any work."""
     if args.num_samples < 2:
         raise UserError(f"--num_samples {args.num_samples} is too small; the std needs at least 2 samples")
+    check_int("--num_samples", args.num_samples, 2, MAX_SAMPLES)
     if not 1 <= args.num_saved <= args.num_samples:
         raise UserError(f"--num_saved {args.num_saved} must be between 1 and --num_samples {args.num_samples}; "
                         "lower --num_saved or raise --num_samples")
-    if args.batch_size < 1:
-        raise UserError(f"--batch_size {args.batch_size} must be positive")
+    check_int("--num_saved", args.num_saved, 1, MAX_SAVED)
+    check_int("--batch_size", args.batch_size, 1, MAX_BATCH)
     if args.truncation_cutoff is not None and args.truncation_cutoff < 1:
         raise UserError(f"--truncation_cutoff {args.truncation_cutoff} must be at least 1 "
                         "(leave it out to truncate all rows, or use --truncation 1 for none)")
+    check_float("--truncation", args.truncation, *TRUNCATION_RANGE, example=0.7)
+    check_seed("--seed", args.seed)
+
+
+def check_cutoff(args, generator):
+    """--truncation_cutoff at most the generator's W+ rows."""
+    if args.truncation_cutoff is not None and args.truncation_cutoff > generator.n_latent:
+        raise UserError(f"--truncation_cutoff {args.truncation_cutoff} is more than the generator's "
+                        f"{generator.n_latent} W+ rows; pass at most {generator.n_latent} or leave it out")
 
 
 def main(argv=None):
     args = parse_args(argv)
     check_args(args)
     spec = generator_spec(args)
-    dataset_name = args.dataset_name or spec.name
+    dataset_name = check_name("--dataset_name", args.dataset_name or spec.name)
     check_writable_dir(args.output_dir, "--output_dir")
     s_codes_path = os.path.join(args.output_dir, s_codes_file_name(dataset_name))
     stats_path = os.path.join(args.output_dir, stats_file_name(dataset_name))
+    check_output_files([s_codes_path, stats_path], "--output_dir")
     select_device(args.cpu)
     generator = load_stylegan2(spec)
+    check_cutoff(args, generator)
 
     start = time.perf_counter()
     with tqdm(total=args.num_samples, desc="S statistics", unit="sample", unit_scale=True,

@@ -280,8 +280,11 @@ def test_offsets_and_beta_values():
     for bad in ("-0.1", "high", float("nan")):
         with pytest.raises(UserError, match="beta_threshold"):
             as_beta(bad)
-    with pytest.raises(UserError, match="offsets"):
-        as_offsets([])
+    for bad in ([], [1, float("inf")], [1e30], [-101]):
+        with pytest.raises(UserError, match="^--direction_offset [^[]*: pass one or more finite numbers"):
+            as_offsets(bad)
+    with pytest.raises(UserError, match="^--direction_offset 1 inf: "):
+        as_offsets([1, float("inf")])
 
 
 # ---- errors: one line, nothing written -----------------------------------------------------------
@@ -309,7 +312,10 @@ def test_a_failed_write_leaves_no_file(predictor, reference, files, tmp_path, mo
     (["--target", "  "], "empty text"),
     (["--neutral", "", "--target", "old face"], "empty text"),
     (["--neutral", "face", "--target", " face "], "both 'face'"),
-    (["--target", "very " * 80 + "old face"], "more than the 77"),
+    # 80 + 2 words of one BPE token each, plus start and end tokens; the user's text, cut short, not a prompt
+    (["--target", "very " * 80 + "old face"],
+     r"^--target 'very very [a-z ]*\u2026' is 84 CLIP tokens and the longest prompt template of --templates "
+     r"paddlegan adds \d+: over CLIP's limit of 77; shorten it to at most \d+ tokens$"),
     (["--target", "old face", "--templates", "official", "--beta_threshold", "often"], "beta_threshold"),
 ])
 def test_bad_texts_fail_before_any_model_loads(files, tmp_path, monkeypatch, texts, message):
@@ -383,6 +389,13 @@ def test_input_image_is_inverted_then_edited(files, reference, tmp_path, monkeyp
     with pytest.raises(UserError, match="either --latent or --input_image"):
         edit_main(edit_argv(files, tmp_path / "out2", "--input_image", PORTRAIT, "--latent", files["latents.npy"],
                             "--target", TARGET))
+    monkeypatch.undo()
+    monkeypatch.setattr(inversion.Pixel2Style2PixelPredictor, "encode", lambda self, image: np.zeros((10, 512)))
+    with pytest.raises(UserError, match=r"^pSp file psp.pdparams gives W\+ \[10, 512\] but .*generator.pdparams takes "
+                                        r"\[8, 512\]; pass a pSp model made for this generator with --psp_weight_path"):
+        edit_main(edit_argv(files, tmp_path / "out3", "--input_image", PORTRAIT, "--psp_weight_path", "psp.pdparams",
+                            "--target", TARGET))
+    assert not (tmp_path / "out3").exists()
 
 
 def test_subcommands(files, tmp_path, monkeypatch):

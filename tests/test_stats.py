@@ -199,7 +199,7 @@ def test_bad_input_exits_with_one_line_and_no_files(weight_path, tmp_path, case)
     elif case == "unwritable":
         (tmp_path / "a_file").write_text("")
         flags += ["--output_dir", str(tmp_path / "a_file" / "out")]
-        message = "is not writable"
+        message = "is inside " + str(tmp_path / "a_file") + ", a file, not a folder; pass another --output_dir"
     else:
         flags += ["--size", "16", "--output_dir", str(output_dir)]
         message = "--size says size 16, but"

@@ -27,12 +27,22 @@ def main(argv=None):
 
     from ppgan.models.loading import load_stylegan2
     from ppgan.models.generators.fast_synthesis import export_synthesis
-    from ppgan.utils.fileio import check_writable_dir
+    from ppgan.utils.compiled import check_export
+    from ppgan.utils.fileio import atomic_files, check_output_files, check_writable_dir, write_error
 
     check_writable_dir(args.output_dir, "--output_dir")
+    prefix = os.path.join(args.output_dir, "synthesis")
+    check_output_files([prefix + ext for ext in (".json", ".pdmodel", ".pdiparams")], "--output_dir")
     generator = load_stylegan2(generator_spec(args))
-    export_synthesis(generator, os.path.join(args.output_dir, "synthesis"))
-    print(f"wrote the synthesis network ({len(generator.channels_lst)} style inputs) to {args.output_dir}")
+    with atomic_files(args.output_dir, "--output_dir") as staged:
+        staged_prefix = staged.path(prefix)
+        try:
+            export_synthesis(generator, staged_prefix)
+        except OSError as exc:
+            raise write_error(prefix, exc, "--output_dir") from exc
+        check_export(os.path.dirname(staged_prefix), "synthesis", prefix, "pass another --output_dir (nothing was written)")
+        files = ", ".join(staged.staged())
+    print(f"wrote the synthesis network ({len(generator.channels_lst)} style inputs) to {args.output_dir}: {files}")
 
 
 if __name__ == "__main__":

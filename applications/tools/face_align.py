@@ -18,7 +18,6 @@ largest). The quad comes from the JSON beside the aligned image when it was made
 from this photo, else the alignment is recomputed.
 """
 import argparse
-import contextlib
 import os
 import sys
 
@@ -32,9 +31,13 @@ from PIL import Image  # noqa: E402
 
 from ppgan.faceutils import FaceAligner, collect_images, load_rgb  # noqa: E402
 from ppgan.faceutils.paste import alignment_json_path, load_alignment, paste_face, save_alignment  # noqa: E402
+from ppgan.utils.checks import check_int  # noqa: E402
 from ppgan.utils.cli import run_cli  # noqa: E402
 from ppgan.utils.errors import UserError  # noqa: E402
-from ppgan.utils.fileio import atomic_path, check_writable_dir  # noqa: E402
+from ppgan.utils.fileio import atomic_files, atomic_path, check_output_files, check_writable_dir  # noqa: E402
+
+MIN_SIZE, MAX_SIZE = 16, 8192
+MAX_FACES = 100
 
 
 def parse_args(argv):
@@ -42,9 +45,10 @@ def parse_args(argv):
     parser.add_argument("--input_image", nargs="+", required=True, metavar="PATH",
                         help="photos and/or folders of photos")
     parser.add_argument("--output_path", default="output_dir", help="folder for <name>_aligned.png files")
-    parser.add_argument("--size", type=int, default=1024, help="side of the aligned square image in pixels")
+    parser.add_argument("--size", type=int, default=1024,
+                        help=f"side of the aligned square image in pixels ({MIN_SIZE} to {MAX_SIZE})")
     parser.add_argument("--max_faces", type=int, default=1,
-                        help="align up to this many faces per photo, largest first (default 1)")
+                        help=f"align up to this many faces per photo, largest first (1 to {MAX_FACES}, default 1)")
     parser.add_argument("--landmark_model", default=None,
                         help="shape_predictor_68_face_landmarks.dat (default: from face-recognition-models)")
     parser.add_argument("--paste_back", default=None, metavar="ALIGNED",
@@ -89,9 +93,11 @@ def paste_back(args):
     """The --paste_back mode: write ``DIR/<name>_pasted.png``."""
     if len(args.input_image) != 1 or not os.path.isfile(args.input_image[0]):
         raise UserError("--paste_back needs exactly one existing photo in --input_image")
-    if args.face_index < 0:
-        raise UserError(f"--face_index {args.face_index} is negative; pass 0 for the largest face")
+    check_int("--face_index", args.face_index, 0, fix="pass 0 for the largest face")
     photo_path = args.input_image[0]
+    target = os.path.join(args.output_path, os.path.splitext(os.path.basename(photo_path))[0] + "_pasted.png")
+    check_writable_dir(args.output_path)
+    check_output_files([target])
     photo = load_rgb(photo_path)
     aligned = load_rgb(args.paste_back)
     if aligned.width != aligned.height:
@@ -105,8 +111,6 @@ def paste_back(args):
                             f"pass 0..{len(faces) - 1}")
         quad = faces[args.face_index].quad
     pasted, _ = paste_face(photo, aligned, quad, args.match_colours)
-    check_writable_dir(args.output_path)
-    target = os.path.join(args.output_path, os.path.splitext(os.path.basename(photo_path))[0] + "_pasted.png")
     with atomic_path(target) as tmp:
         Image.fromarray(pasted).save(tmp, format="PNG")
     print(f"{args.paste_back} -> face {args.face_index} of {photo_path} -> {target}")
@@ -116,13 +120,15 @@ def main(argv=None):
     args = parse_args(argv)
     if args.paste_back is not None:
         return paste_back(args)
-    if args.size < 16:
-        raise UserError(f"--size {args.size} is too small; use at least 16 (StyleGAN2 FFHQ: 1024, pSp: 256)")
-    if args.max_faces < 1:
-        raise UserError(f"--max_faces {args.max_faces} must be at least 1")
+    check_int("--size", args.size, MIN_SIZE, MAX_SIZE,
+              fix=f"use {MIN_SIZE} to {MAX_SIZE} pixels (StyleGAN2 FFHQ: 1024, pSp: 256)")
+    check_int("--max_faces", args.max_faces, 1, MAX_FACES)
     photos = collect_images(args.input_image)
     output_paths(photos, args.output_path)
     check_writable_dir(args.output_path)
+    check_output_files([path for photo in photos for index in range(args.max_faces)
+                        for path in (os.path.join(args.output_path, aligned_name(photo, index)),
+                                     alignment_json_path(os.path.join(args.output_path, aligned_name(photo, index))))])
     aligner = FaceAligner(args.landmark_model)
     failed = []
     for photo in photos:
@@ -135,10 +141,10 @@ def main(argv=None):
             failed.append(photo)
             continue
         targets = [os.path.join(args.output_path, aligned_name(photo, face.index)) for face in faces]
-        with contextlib.ExitStack() as stack:
+        with atomic_files(args.output_path) as staged:  # a photo's crops and records appear together
             for face, target in zip(faces, targets):
-                face.image.save(stack.enter_context(atomic_path(target)), format="PNG")
-                save_alignment(stack.enter_context(atomic_path(alignment_json_path(target))), face, photo)
+                face.image.save(staged.path(target), format="PNG")
+                save_alignment(staged.path(alignment_json_path(target)), face, photo)
         count = faces[0].face_count
         note = f" ({count} faces, aligned the largest {len(faces)})" if count > len(faces) else ""
         print(f"{photo} -> {', '.join(targets)}{note}")

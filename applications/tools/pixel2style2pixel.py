@@ -16,8 +16,11 @@ from ppgan.utils.runtime import configure_cpu_runtime  # noqa: E402
 
 configure_cpu_runtime()  # before anything imports paddle
 
+from ppgan.utils.checks import check_input_file, check_seed  # noqa: E402
 from ppgan.utils.cli import add_generator_args, generator_spec, run_cli  # noqa: E402
-from ppgan.utils.errors import UserError  # noqa: E402
+from ppgan.utils.fileio import check_output_files, check_writable_dir  # noqa: E402
+
+OUTPUT_NAMES = ("src.png", "dst.png", "dst.npy")
 
 
 def parse_args(argv):
@@ -35,8 +38,10 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not os.path.isfile(args.input_image):
-        raise UserError(f"image {args.input_image} does not exist; check --input_image")
+    check_input_file("--input_image", args.input_image, "a photo (JPEG or PNG)")
+    check_seed("--seed", args.seed)
+    check_writable_dir(args.output_path)
+    check_output_files([os.path.join(args.output_path, name) for name in OUTPUT_NAMES])
 
     from ppgan.apps.pixel2style2pixel_predictor import Pixel2Style2PixelPredictor
     from ppgan.utils.runtime import select_device

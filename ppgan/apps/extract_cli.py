@@ -19,6 +19,9 @@ import sys
 from ..utils.cli import add_generator_args, generator_spec, run_cli
 from ..utils.errors import UserError
 
+MAX_ALPHA = 100.0  # channel offset in std units (StyleCLIP: 5); far beyond it every render saturates
+MAX_BATCH = 4096
+
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="styleganv2clip_predictor.py extract",
@@ -31,7 +34,7 @@ def parse_args(argv):
                         help="S statistics (default stylegan2-{dataset_name}-styleclip-stats.pdparams)")
     parser.add_argument("--clip_weight_path", default=None, help="CLIP ViT-B/32 weights (default: released file)")
     parser.add_argument("--num_images", type=int, default=100, help="S samples each channel is measured on")
-    parser.add_argument("--alpha", type=float, default=5.0, help="channel offset, in std units")
+    parser.add_argument("--alpha", type=float, default=5.0, help="channel offset, in std units (above 0, at most 100)")
     parser.add_argument("--batch_size", type=int, default=4,
                         help="renders per batch, embedded by CLIP at once (raise it on a GPU)")
     parser.add_argument("--render_batch", type=int, default=None,
@@ -98,24 +101,35 @@ def load_inputs(args, spec):
 
 def main(argv=None):
     args = parse_args(argv)
-    from ..styleclip.extract import DirectionExtractor, inputs_fingerprint, merge_parts, output_file_name
-    from ..utils.fileio import check_writable_dir
+    from ..utils.checks import check_float, check_int, check_name
+    from ..utils.errors import UserError
+    from ..utils.fileio import check_output_files, check_writable_dir
     from ..utils.runtime import select_device
+    from ..styleclip.extract import (DirectionExtractor, checkpoint_path, inputs_fingerprint, merge_parts,
+                                     output_file_name, part_path)
 
     spec = generator_spec(args)
     args.dataset_name = args.dataset_name or spec.name
+    check_name("--dataset_name", args.dataset_name)
     output = args.output or output_file_name(args.dataset_name)
+    check_output_files([output], "--output")
     if args.merge:
         rows = merge_parts(output)
         print(f"merged {rows} rows into {output}")
         return
-    for flag, value in (("--num_images", args.num_images), ("--alpha", args.alpha)):
-        if value <= 0:
-            raise UserError(f"{flag} {value} must be positive")
+    check_int("--num_images", args.num_images, 1)
+    check_float("--alpha", args.alpha, 0.0, MAX_ALPHA, low_open=True, example=5)
+    check_int("--batch_size", args.batch_size, 1, MAX_BATCH)
+    if args.render_batch is not None:
+        if not 1 <= args.render_batch <= args.batch_size or args.batch_size % args.render_batch:
+            raise UserError(f"--render_batch {args.render_batch} does not divide --batch_size {args.batch_size}; "
+                            "pass a divisor of --batch_size")
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
         raise UserError(f"--checkpoint_every {args.checkpoint_every} must be at least 1 channel")
+    check_float("--merge_wait", args.merge_wait, 0.0, example=3600)
     rank, world = rank_and_world()
     check_writable_dir(os.path.dirname(os.path.abspath(output)), "--output")
+    check_output_files([checkpoint_path(output, rank, world), part_path(output, rank, world)], "--output")
     select_device(args.cpu)
     generator, rows, image_encoder, s_codes, mean, std = load_inputs(args, spec)
     extractor = DirectionExtractor(generator, image_encoder, s_codes, mean, std, args.alpha, args.batch_size,

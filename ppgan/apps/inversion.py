@@ -32,10 +32,11 @@ class PhotoInverter:
     """
 
     def __init__(self, psp_weight_path=None, landmark_model=None, latent_shape=None, weight_flag="--psp_weight_path",
-                 spec=None, fitter=None, refine_steps=0):
+                 spec=None, fitter=None, refine_steps=0, generator_name="the generator"):
         self.landmark_model = landmark_model
         self.spec = spec or model_spec("psp", weight_path=psp_weight_path, weight_flag=weight_flag)
         self.weight_flag = self.spec.weight_flag
+        self.generator_name = generator_name
         self.latent_shape = None if latent_shape is None else tuple(latent_shape)
         self.set_refinement(fitter, refine_steps)
 
@@ -44,6 +45,7 @@ class PhotoInverter:
         if refine_steps < 0 or (refine_steps > 0 and fitter is None):
             raise UserError(f"--refine_steps {refine_steps} must be 0 or more (with a generator to fit)")
         self.fitter, self.refine_steps = fitter, refine_steps
+        self.generator_name = generator_name
 
     @functools.cached_property
     def psp(self):
@@ -62,9 +64,11 @@ class PhotoInverter:
         """``AlignedFace`` list -> W+ float32 [N, n_latent, style_dim], checked against ``latent_shape``."""
         latents = np.stack([self.psp.encode(face.image) for face in faces]).astype(np.float32)
         if self.latent_shape is not None and latents.shape[1:] != self.latent_shape:
-            raise UserError(f"the pSp model gives W+ {list(latents.shape[1:])} but the generator takes "
+            weights = self.spec.weights
+            psp = weights if isinstance(weights, str) else f"the {getattr(weights, 'file', self.spec.name)} release"
+            raise UserError(f"pSp file {psp} gives W+ {list(latents.shape[1:])} but {self.generator_name} takes "
                             f"{list(self.latent_shape)}; pass a pSp model made for this generator with "
-                            f"{self.weight_flag}")
+                            f"{self.weight_flag}, or the generator of that pSp file with --weight_path")
         return latents
 
     def refine(self, image, faces, latents):

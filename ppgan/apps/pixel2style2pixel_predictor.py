@@ -1,17 +1,19 @@
 """Invert a face photo into StyleGAN2's W+ with pSp: align, encode, render."""
 import functools
 import os
+import sys
 
 import numpy as np
 import paddle
 from PIL import Image
+from tqdm import tqdm
 
 from ..faceutils import FaceAligner
 from ..models.generators.fast_synthesis import SynthesisProgram
 from ..models.generators.generator_pixel2style2pixel import INPUT_SIZE
 from ..models.loading import load_psp
 from ..models.zoo import model_spec
-from ..utils.fileio import atomic_path, check_writable_dir
+from ..utils.fileio import atomic_files, check_output_files, check_writable_dir
 from ..utils.image import to_uint8
 
 class Pixel2Style2PixelPredictor:
@@ -71,14 +73,19 @@ class Pixel2Style2PixelPredictor:
 
         Returns (aligned uint8 [256, 256, 3], reconstruction uint8 [size, size, 3], W+ [n_latent, style_dim]).
         """
+        paths = [os.path.join(self.output_path, name) for name in ("src.png", "dst.png", "dst.npy")]
         check_writable_dir(self.output_path)
-        src = self.align(image)
-        latent = self.encode(src)
-        dst = self.render(latent)
-        src_path, dst_path, npy_path = (os.path.join(self.output_path, name)
-                                        for name in ("src.png", "dst.png", "dst.npy"))
-        with atomic_path(src_path) as src_tmp, atomic_path(dst_path) as dst_tmp, atomic_path(npy_path) as npy_tmp:
-            src.save(src_tmp, format="PNG")
-            Image.fromarray(dst).save(dst_tmp, format="PNG")
-            np.save(npy_tmp, latent)
+        check_output_files(paths)
+        src = self.align(image)  # before the bar: a photo without a face is one line
+        with tqdm(total=2, desc="pSp", unit="step", file=sys.stderr) as bar:
+            bar.set_postfix_str("encoding")
+            latent = self.encode(src)
+            bar.update()
+            bar.set_postfix_str("rendering")
+            dst = self.render(latent)
+            bar.update()
+        with atomic_files(self.output_path, "--output_path") as staged:
+            src.save(staged.path(paths[0]), format="PNG")
+            Image.fromarray(dst).save(staged.path(paths[1]), format="PNG")
+            np.save(staged.path(paths[2]), latent)
         return np.asarray(src), dst, latent

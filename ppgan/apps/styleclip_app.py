@@ -25,7 +25,8 @@ from ..models.generators import StyleGANv2Generator  # noqa: E402
 from ..models.generators.fast_synthesis import SynthesisProgram  # noqa: E402
 from ..models.generators.generator_pixel2style2pixel import INPUT_SIZE  # noqa: E402
 from ..styleclip.directions import edit_styles  # noqa: E402
-from ..utils.cli import add_generator_args, generator_spec, run_cli  # noqa: E402
+from ..utils.checks import check_seed  # noqa: E402
+from ..utils.cli import add_generator_args, check_port_free, generator_spec, run_cli  # noqa: E402
 from ..utils.errors import UserError  # noqa: E402
 from ..utils.image import to_uint8  # noqa: E402
 from ..utils.model_thread import shared_model_thread  # noqa: E402
@@ -498,6 +499,9 @@ def main(argv=None):
 
     args = app_parser().parse_args(argv)
     beta = as_beta(args.beta_threshold)
+    as_offsets(args.direction_offset)
+    check_seed("--seed", args.seed)
+    check_port_free(args.host, args.port)
     spec = generator_spec(args)
     psp = psp_spec(spec, args.psp_weight_path) if args.psp_weight_path or spec.inverter else None
     model_thread = shared_model_thread()  # creates and runs every model of the page

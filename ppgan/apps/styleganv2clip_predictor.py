@@ -11,7 +11,6 @@ with the generator's saved noise. The math lives in ``ppgan.styleclip``.
 """
 import argparse
 import collections
-import contextlib
 import functools
 import math
 import os
@@ -28,23 +27,27 @@ if __name__ == "__main__":  # a command (a file, -m, or under paddle.distributed
 
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
-from ..styleclip.clip_encoder import CLIP_WEIGHTS, WEIGHT_FLAG, ClipEncoder, tokenize  # noqa: E402
+from ..styleclip.clip_encoder import CLIP_WEIGHTS, WEIGHT_FLAG, ClipEncoder  # noqa: E402
 from ..styleclip.directions import (auto_beta, channel_relevance, compute_delta_s, edit_styles,  # noqa: E402
                                     load_directions)
 from ..styleclip.stats import load_stats  # noqa: E402
-from ..styleclip.text import TEMPLATE_SETS, TextDirection, check_pair, load_templates  # noqa: E402
+from ..styleclip.text import TEMPLATE_SETS, TextDirection, check_pair, check_prompt_length, load_templates  # noqa: E402
 from ..models.zoo import model_spec, resolve  # noqa: E402
 from ..utils.cli import add_generator_args, generator_spec, run_cli  # noqa: E402
+from ..utils.checks import SEED_MAX, check_int, check_seed, load_npy, plain  # noqa: E402
 from ..utils.download import resolve_weights  # noqa: E402
 from ..utils.errors import UserError  # noqa: E402
-from ..utils.fileio import atomic_path, check_writable_dir  # noqa: E402
+from ..utils.fileio import atomic_files, check_output_files, check_writable_dir  # noqa: E402
 from ..faceutils import collect_images, load_rgb, paste_faces  # noqa: E402
-from ..utils.image import make_grid, save_png  # noqa: E402
+from ..utils.image import make_grid, write_png  # noqa: E402
 from .styleganv2_predictor import StyleGANv2Predictor  # noqa: E402
 
 DEFAULT_BETA = 0.12
 DEFAULT_OFFSET = 5.0
+MAX_FACES = 100  # faces edited per photo
+MAX_OFFSET = 100.0  # |alpha| beyond this saturates every moved channel (StyleCLIP's GUI stops at 10)
 STRIP_TILE = 256
 SRC_NAME = "src.editing.png"
 DST_NAME = "dst.editing.png"
@@ -95,11 +98,12 @@ def strip_image(images, tile=STRIP_TILE):
 
 
 def as_offsets(offsets):
-    """One offset or several -> tuple of distinct finite floats, in the given order."""
+    """One offset or several -> tuple of distinct finite floats in [-MAX_OFFSET, MAX_OFFSET], in the given order."""
     values = np.atleast_1d(np.asarray(offsets, dtype=np.float64)).ravel()
-    if values.size == 0 or not np.isfinite(values).all():
-        raise UserError(f"direction offsets {list(values)} are not one or more finite numbers; "
-                        "pass e.g. -1 0 1 2 3 4 5")
+    if values.size == 0 or not np.isfinite(values).all() or np.abs(values).max() > MAX_OFFSET:
+        shown = " ".join(plain(float(value)) for value in values) or "(none)"
+        raise UserError(f"--direction_offset {shown}: pass one or more finite numbers from -{MAX_OFFSET:g} to "
+                        f"{MAX_OFFSET:g}, e.g. -1 0 1 2 3 4 5")
     return tuple(dict.fromkeys(float(value) + 0.0 for value in values))  # + 0.0 turns -0.0 into 0.0
 
 
@@ -120,24 +124,21 @@ def as_beta(beta_threshold):
 def check_texts(neutral, target, templates="paddlegan"):
     """Raise UserError for descriptions CLIP cannot take: empty, equal, or a prompt over 77 tokens. Loads no model."""
     check_pair(neutral, target)
-    tokenize([template.format(text) for text in (neutral, target) for template in load_templates(templates)])
+    for flag, text in (("--neutral", neutral), ("--target", target)):
+        check_prompt_length(text, templates, flag)
 
 
 def load_latent_file(path, flag="--latent"):
-    """A .npy file as a numpy array, with one-line errors for a missing or unreadable file."""
-    if not os.path.isfile(path):
-        raise UserError(f"{flag} {path} does not exist; pass a W+ .npy file (e.g. latents.npy of styleganv2.py)")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{flag} {path} is not a readable .npy file ({exc}); pass a W+ .npy file") from exc
+    """A .npy file as a numpy array, with one-line errors for a missing, foreign or unreadable file."""
+    return load_npy(path, flag, "a W+ .npy file (e.g. latents.npy of styleganv2.py)")
 
 
-def read_latents(latent, n_latent, style_dim):
+def read_latents(latent, n_latent, style_dim, source="latent", fix=None):
     """Faces to edit as W+ float32 [N, n_latent, style_dim].
 
     ``latent``: a .npy path or an array (numpy or Paddle) of W+ [n_latent, style_dim],
     [N, n_latent, style_dim] (N faces) or W [style_dim] (tiled to every row).
+    ``source`` and ``fix`` word the shape error (default: a latent the user passed).
     """
     array = load_latent_file(latent) if isinstance(latent, str) else latent
     array = np.asarray(array.numpy() if isinstance(array, paddle.Tensor) else array)
@@ -147,8 +148,9 @@ def read_latents(latent, n_latent, style_dim):
     if array.ndim == 2:
         array = array[None]
     if array.ndim != 3 or array.shape[1:] != (n_latent, style_dim) or len(array) == 0:
-        raise UserError(f"latent of shape {given} does not fit this generator; pass W+ "
-                        f"[{n_latent}, {style_dim}] or [N, {n_latent}, {style_dim}] (N faces), or W [{style_dim}]")
+        raise UserError(f"{source} of shape {given} does not fit this generator; "
+                        + (fix or f"pass W+ [{n_latent}, {style_dim}] or [N, {n_latent}, {style_dim}] (N faces), "
+                                  f"or W [{style_dim}]"))
     if not np.issubdtype(array.dtype, np.floating):
         raise UserError(f"latent has dtype {array.dtype}, not float; pass a W+ .npy file")
     if not np.isfinite(array).all():
@@ -212,32 +214,29 @@ class StyleGANv2ClipPredictor(StyleGANv2Predictor):
         moved = sum(np.count_nonzero(delta) for delta in delta_s)
         return EditDirection(delta_s, beta, moved, len(self.fs3), float(np.abs(relevance).max()))
 
-    def render_edits(self, latents, delta_s, offsets, batch_size=None):
+    def render_edits(self, latents, delta_s, offsets, batch_size=None, progress=None):
         """Render every face unedited and at every offset.
 
         latents [N, n_latent, style_dim], delta_s list of [C_l], K offsets -> (uint8
         [N, 1+K, size, size, 3], source first; edited S of the last offset, list of
-        float32 [N, C_l]). All renders share batches (see ``render_styles``); offset 0 is
-        the source itself and is not rendered again.
+        float32 [N, C_l]). All renders share batches (see ``render_styles``, which calls
+        ``progress``); offset 0 is the source itself and is not rendered again.
         """
         with paddle.no_grad():
             styles = [s.numpy() for s in self.generator.style_affine(paddle.to_tensor(latents))]
         rendered = [offset for offset in offsets if offset != 0]
         codes = [styles] + [edit_styles(styles, delta_s, offset) for offset in rendered]
-        images = self.render_styles([np.concatenate(layer) for layer in zip(*codes)], batch_size)
+        images = self.render_styles([np.concatenate(layer) for layer in zip(*codes)], batch_size, progress)
         images = images.reshape(len(codes), len(latents), *images.shape[1:])
         order = [0] + [rendered.index(offset) + 1 if offset != 0 else 0 for offset in offsets]
         return images[order].swapaxes(0, 1), edit_styles(styles, delta_s, offsets[-1])
 
     def face_folders(self, num_faces, output_path=None):
         """Output folder of each face: the folder (default ``output_path``) for one face, ``folder/face_{i}`` for several."""
-        folder = self.output_path if output_path is None else output_path
-        if num_faces == 1:
-            return [folder]
-        return [os.path.join(folder, f"face_{i}") for i in range(num_faces)]
+        return face_folders(self.output_path if output_path is None else output_path, num_faces)
 
     def save(self, images, last_styles, offsets, output_path=None):
-        """Write every face's files; none appears unless all were written. Returns the face folders.
+        """Write every face's files, all or none (see ``atomic_files``). Returns the face folders.
 
         Per face: src.editing.png, dst.editing_{offset}.png, dst.editing.png (the last
         offset), dst.editing_strip.png (source, then every offset, left to right, tiles at
@@ -245,19 +244,30 @@ class StyleGANv2ClipPredictor(StyleGANv2Predictor):
         of [1, C_l] tensors). ``output_path``: another folder than the predictor's.
         """
         folders = self.face_folders(len(images), output_path)
-        with contextlib.ExitStack() as stack:
-            def temporary(folder, name):
-                return stack.enter_context(atomic_path(os.path.join(folder, name)))
-
-            for face, (folder, face_images) in enumerate(zip(folders, images)):
-                save_png(temporary(folder, SRC_NAME), face_images[0])
-                for offset, image in zip(offsets, face_images[1:]):
-                    last = temporary(folder, offset_name(offset))
-                    save_png(last, image)
-                shutil.copyfile(last, temporary(folder, DST_NAME))
-                save_png(temporary(folder, STRIP_NAME), strip_image(face_images))
-                paddle.save([paddle.to_tensor(s[face:face + 1]) for s in last_styles], temporary(folder, STYLES_NAME))
+        check_output_files(output_files(folders, offsets))
+        with atomic_files(os.path.commonpath([os.path.abspath(folder) for folder in folders]),
+                          "--output_path") as staged:
+            self._stage_face_files(staged, folders, images, last_styles, offsets)
         return folders
+
+    @staticmethod
+    def _stage_face_files(staged, folders, images, last_styles, offsets):
+        """Write the files of ``save`` into a ``StagedFiles`` set."""
+        for face, (folder, face_images) in enumerate(zip(folders, images)):
+            write_png(staged.path(os.path.join(folder, SRC_NAME)), face_images[0])
+            for offset, image in zip(offsets, face_images[1:]):
+                last = staged.path(os.path.join(folder, offset_name(offset)))
+                write_png(last, image)
+            shutil.copyfile(last, staged.path(os.path.join(folder, DST_NAME)))
+            write_png(staged.path(os.path.join(folder, STRIP_NAME)), strip_image(face_images))
+            paddle.save([paddle.to_tensor(s[face:face + 1]) for s in last_styles],
+                        staged.path(os.path.join(folder, STYLES_NAME)))
+
+    def render_with_progress(self, latents, delta_s, offsets):
+        """``render_edits`` with a progress bar (Ctrl-C acts between renders)."""
+        renders = len(latents) * (1 + sum(offset != 0 for offset in offsets))
+        with tqdm(total=renders, desc="rendering edits", unit="image", file=sys.stderr) as bar:
+            return self.render_edits(latents, delta_s, offsets, progress=bar.update)
 
     def edit_photo(self, inverted, stem, direction, offsets, files_path=None, colour_match=False):
         """Edit every face of an ``InvertedPhoto`` and paste them all back into the photo.
@@ -267,15 +277,18 @@ class StyleGANv2ClipPredictor(StyleGANv2Predictor):
         ``files_path`` (default ``output_path``); none appears unless all were written.
         Returns (face folders, pasted photo paths).
         """
-        images, last_styles = self.render_edits(inverted.latents, direction.delta_s, offsets)
+        folders = self.face_folders(len(inverted.latents), files_path)
+        paths = [os.path.join(self.output_path, name) for name in photo_edit_names(stem, offsets)]
+        check_output_files(paths + output_files(folders, offsets))
+        images, last_styles = self.render_with_progress(inverted.latents, direction.delta_s, offsets)
         photo = np.asarray(inverted.photo)
         quads = [face.quad for face in inverted.faces]
         pasted = [paste_faces(photo, images[:, 1 + k], quads, colour_match)[0] for k in range(len(offsets))]
-        paths = [os.path.join(self.output_path, name) for name in photo_edit_names(stem, offsets)]
-        with contextlib.ExitStack() as stack:
+        root = os.path.commonpath([os.path.abspath(folder) for folder in [self.output_path] + folders])
+        with atomic_files(root, "--output_path") as staged:
             for path, image in zip(paths, pasted + pasted[-1:]):
-                save_png(stack.enter_context(atomic_path(path)), image)
-            folders = self.save(images, last_styles, offsets, files_path)
+                write_png(staged.path(path), image)
+            self._stage_face_files(staged, folders, images, last_styles, offsets)
         return folders, paths
 
     def run(self, latent=None, neutral="face", target="smiling face", offset=None, beta_threshold=DEFAULT_BETA,
@@ -294,12 +307,26 @@ class StyleGANv2ClipPredictor(StyleGANv2Predictor):
         offsets = as_offsets(next((o for o in (offset, offsets) if o is not None), DEFAULT_OFFSET))
         beta = as_beta(beta_threshold)
         latents = self.source_latents(latent)
-        direction = self.style_direction(self.text_direction.delta_t(neutral, target), beta)
         check_writable_dir(self.output_path)
-        images, last_styles = self.render_edits(latents, direction.delta_s, offsets)
+        check_output_files(output_files(self.face_folders(len(latents)), offsets))
+        direction = self.style_direction(self.text_direction.delta_t(neutral, target), beta)
+        images, last_styles = self.render_with_progress(latents, direction.delta_s, offsets)
         folders = self.save(images, last_styles, offsets)
         return EditResult(images[0, 0], images[0, -1], [paddle.to_tensor(s[:1]) for s in last_styles], direction,
                           folders, images)
+
+
+def face_folders(output_path, num_faces):
+    """Output folder of each face: ``output_path`` for one face, ``output_path/face_{i}`` for several."""
+    if num_faces == 1:
+        return [output_path]
+    return [os.path.join(output_path, f"face_{i}") for i in range(num_faces)]
+
+
+def output_files(folders, offsets):
+    """Every file the edit writes for faces in ``folders`` at ``offsets``."""
+    names = [SRC_NAME] + [offset_name(offset) for offset in offsets] + [DST_NAME, STRIP_NAME, STYLES_NAME]
+    return [os.path.join(folder, name) for folder in folders for name in names]
 
 
 def edit_parser():
@@ -331,7 +358,7 @@ def edit_parser():
     parser.add_argument("--landmark_model", default=None,
                         help="dlib 68-landmark model for --input_image (default: from face-recognition-models)")
     parser.add_argument("--seed", type=int, default=None,
-                        help="seed of the sampled face without --latent / --input_image (default 0)")
+                        help=f"seed of the sampled face without --latent / --input_image, 0 to {SEED_MAX} (default 0)")
     parser.add_argument("--output_path", default="output_dir", help="folder for the output files")
     parser.add_argument("--neutral", default="face", help="description of the face as it is (default: face)")
     parser.add_argument("--target", required=True, help="description of the edited face, e.g. 'smiling face'")
@@ -339,7 +366,8 @@ def edit_parser():
                         help=f"keep channels with |relevance| >= beta (default {DEFAULT_BETA}); "
                              "auto: the largest of 0.10..0.29 keeping more than 20 channels")
     parser.add_argument("--direction_offset", type=float, nargs="+", default=[DEFAULT_OFFSET],
-                        help="edit strength(s) alpha, e.g. -1 0 1 2 3 4 5 (default 5); the last one is dst.editing.png")
+                        help=f"edit strength(s) alpha, each from -{MAX_OFFSET:g} to {MAX_OFFSET:g}, e.g. -1 0 1 2 3 4 5 "
+                             "(default 5); the last one is dst.editing.png")
     parser.add_argument("--direction_path", default=None,
                         help="global directions: PaddleGAN .pdparams [C,512] or official fs3.npy "
                              "(default: the ffhq-config-f release)")
@@ -379,16 +407,19 @@ def edit_photos(predictor, args, offsets, beta, psp):
     from .inversion import InvertedPhoto, PhotoInverter
     from .styleganv2fitting_predictor import build_fitter
 
-    if args.max_faces < 1:
-        raise UserError(f"--max_faces {args.max_faces} must be at least 1")
     if args.refine_steps < 0:
         raise UserError(f"--refine_steps {args.refine_steps} is negative; pass 0 (pSp alone) or a number of steps")
     photos = collect_images(args.input_image)
     stems, folders = photo_folders(photos, args.output_path)
     g = predictor.generator
-    inverter = PhotoInverter(landmark_model=args.landmark_model, latent_shape=(g.n_latent, g.style_dim), spec=psp)
+    generator = args.weight_path or f"the {args.model_type or 'ffhq-config-f'} generator"
+    inverter = PhotoInverter(landmark_model=args.landmark_model, latent_shape=(g.n_latent, g.style_dim), spec=psp,
+                             generator_name=generator)
     aligned = [inverter.align(photo, args.max_faces) for photo in photos]
     check_writable_dir(args.output_path)
+    for stem, folder, faces in zip(stems, folders, aligned):
+        check_output_files([os.path.join(args.output_path, name) for name in photo_edit_names(stem, offsets)]
+                           + output_files(face_folders(folder, len(faces)), offsets))
     if args.refine_steps:
         inverter.set_refinement(build_fitter(g, args.vgg_weight_path, args.lins_weight_path), args.refine_steps)
     direction = predictor.style_direction(predictor.text_direction.delta_t(args.neutral, args.target), beta)
@@ -396,8 +427,8 @@ def edit_photos(predictor, args, offsets, beta, psp):
     for photo, stem, folder, faces in zip(photos, stems, folders, aligned):
         image = load_rgb(photo)
         inverted = InvertedPhoto(image, faces, inverter.latents(image, faces))
-        face_folders, paths = predictor.edit_photo(inverted, stem, direction, offsets, folder, args.match_colours)
-        print(f"{photo}: {len(faces)} face(s) -> {', '.join(paths)} (and the edit files in {', '.join(face_folders)})")
+        edit_folders, paths = predictor.edit_photo(inverted, stem, direction, offsets, folder, args.match_colours)
+        print(f"{photo}: {len(faces)} face(s) -> {', '.join(paths)} (and the edit files in {', '.join(edit_folders)})")
         written.extend(paths)
     return direction, written
 
@@ -418,11 +449,17 @@ def edit_main(argv=None):
     args = edit_parser().parse_args(argv)
     check_texts(args.neutral, args.target, args.templates)
     offsets, beta = as_offsets(args.direction_offset), as_beta(args.beta_threshold)
+    check_seed("--seed", args.seed)
     if args.latent is not None and args.input_image is not None:
         raise UserError("pass either --latent or --input_image, not both")
     if args.input_image is not None:
         collect_images(args.input_image)
+    check_int("--max_faces", args.max_faces, 1, MAX_FACES)
     latent = None if args.latent is None else load_latent_file(args.latent)
+    check_writable_dir(args.output_path)
+    if args.input_image is None:
+        num_faces = len(latent) if latent is not None and latent.ndim == 3 else 1
+        check_output_files(output_files(face_folders(args.output_path, num_faces), offsets))
     if args.stat_path is not None and not args.scale_by_std:
         print("note: --stat_path is only read with --scale_by_std", file=sys.stderr)
     spec = generator_spec(args)

@@ -241,6 +241,16 @@ def pil_preprocess(image, size=INPUT_SIZE):
     return normalized.transpose(2, 0, 1)
 
 
+def token_count(text):
+    """CLIP tokens of ``text``, its start and end tokens included (at most CONTEXT_LENGTH fit)."""
+    return len(clip.tokenizer.encode(text)) + 2
+
+
+def shorten(text, limit=60):
+    """``text`` quoted, cut to ``limit`` characters with an ellipsis (for one-line messages)."""
+    return repr(text if len(text) <= limit else text[:limit - 1] + "\u2026")
+
+
 def tokenize(texts):
     """Texts -> (tokens int64 [N, L], end-of-text index int64 [N]); L is the longest prompt, at most 77.
 
@@ -253,8 +263,8 @@ def tokenize(texts):
             raise UserError("empty text: CLIP needs a description in words; pass a non-empty text")
         sequence = [start] + clip.tokenizer.encode(text) + [end]
         if len(sequence) > CONTEXT_LENGTH:
-            raise UserError(f"text {text!r} is {len(sequence)} CLIP tokens, more than the {CONTEXT_LENGTH} "
-                            "CLIP reads; shorten it")
+            raise UserError(f"text {shorten(text)} is {len(sequence)} CLIP tokens, more than the "
+                            f"{CONTEXT_LENGTH} CLIP reads; shorten it")
         sequences.append(sequence)
     length = max(len(sequence) for sequence in sequences)
     tokens = np.zeros((len(sequences), length), np.int64)

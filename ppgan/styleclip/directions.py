@@ -8,11 +8,11 @@ Vocabulary (shapes for the 1024 px generator):
 - ``delta_s``: list of per-layer arrays [C_l] in the S code layout (26 layers, toRGB zero);
 - ``channels_lst``: channels of every S layer; ``style_layers``: indices of the non-toRGB layers.
 """
-import os
 
 import numpy as np
 import paddle
 
+from ..utils.checks import check_input_file, load_npy
 from ..utils.errors import UserError
 
 AUTO_BETAS = tuple(round(0.10 + 0.01 * step, 2) for step in range(20))
@@ -111,13 +111,15 @@ def edit_styles(styles, delta_s, alpha):
 
 def _read_direction_matrix(path):
     """fs3 as float32 numpy [rows, cols] from an official .npy or a PaddleGAN bare-tensor .pdparams."""
-    if not os.path.isfile(path):
-        raise UserError(f"direction file {path} does not exist; pass an existing global direction file")
-    try:
-        matrix = np.load(path) if path.endswith(".npy") else paddle.load(path)
-    except Exception as exc:
-        raise UserError(f"cannot read direction file {path} ({type(exc).__name__}: {exc}); "
-                        "pass a PaddleGAN .pdparams or an official fs3.npy file") from exc
+    what = "a PaddleGAN .pdparams or an official fs3.npy global direction file"
+    check_input_file("--direction_path", path, what)
+    if path.endswith(".npy"):
+        matrix = load_npy(path, "--direction_path", what)
+    else:
+        try:
+            matrix = paddle.load(path)
+        except Exception as exc:
+            raise UserError(f"cannot read direction file {path} ({type(exc).__name__}); pass {what}") from exc
     if isinstance(matrix, paddle.Tensor):
         matrix = matrix.numpy()
     if not isinstance(matrix, np.ndarray) or matrix.ndim != 2 or matrix.shape[1] != CLIP_DIM:

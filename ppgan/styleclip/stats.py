@@ -19,14 +19,14 @@ File formats (``C_l`` = ``generator.channels_lst[l]``, every layer, toRGB includ
 - PaddleGAN S samples ``S-{dataset}.pdparams``: ``paddle.save`` of ``[Tensor[N, C_l]]``;
 - official StyleCLIP S samples ``S``: pickle ``[layer names, [N, C_l] arrays]``.
 """
-import contextlib
+import os
 
 import numpy as np
 import paddle
 
 from ..utils.checkpoint import load_pdparams
 from ..utils.errors import UserError
-from ..utils.fileio import atomic_path
+from ..utils.fileio import atomic_files, atomic_path
 
 
 
@@ -226,10 +226,9 @@ def save_s_codes(path, s_codes):
         _write_s_codes(tmp, s_codes)
 
 
-def save_statistics_files(s_codes_path, stats_path, s_codes, mean, std):
+def save_statistics_files(s_codes_path, stats_path, s_codes, mean, std, flag="--output_dir"):
     """Write both files; neither appears unless both were written completely."""
-    with contextlib.ExitStack() as stack:
-        s_tmp = stack.enter_context(atomic_path(s_codes_path))
-        stats_tmp = stack.enter_context(atomic_path(stats_path))
-        _write_s_codes(s_tmp, s_codes)
-        _write_stats(stats_tmp, mean, std)
+    root = os.path.commonpath([os.path.dirname(os.path.abspath(path)) for path in (s_codes_path, stats_path)])
+    with atomic_files(root, flag) as staged:
+        _write_s_codes(staged.path(s_codes_path), s_codes)
+        _write_stats(staged.path(stats_path), mean, std)

@@ -36,6 +36,23 @@ def check_pair(neutral, target):
                         "give a target that describes the change")
 
 
+def check_prompt_length(text, templates="paddlegan", flag="--target"):
+    """Raise UserError if ``text`` in some template of the set is over CLIP's 77 tokens.
+
+    The message quotes the user's text (not a template), its token count, the limit
+    and how many tokens the longest template adds.
+    """
+    from .clip_encoder import CONTEXT_LENGTH, shorten, token_count
+
+    longest = max(token_count(template.format(text)) for template in load_templates(templates))
+    if longest > CONTEXT_LENGTH:
+        own = token_count(text)
+        added = longest - own
+        raise UserError(f"{flag} {shorten(text)} is {own} CLIP tokens and the longest prompt template of "
+                        f"--templates {templates} adds {added}: over CLIP's limit of {CONTEXT_LENGTH}; "
+                        f"shorten it to at most {CONTEXT_LENGTH - added} tokens")
+
+
 def text_features(encoder, texts, templates):
     """Template-averaged CLIP text features of several texts: float32 [len(texts), 512].
 

@@ -9,6 +9,8 @@ def load_pdparams(path, flag="--weight_path"):
     """``paddle.load`` a file (Paddle 2.x and 3.x pickles) with one-line errors for missing or corrupt files."""
     import paddle
 
+    if os.path.isdir(path):
+        raise UserError(f"{path} is a folder; pass a .pdparams file with {flag}")
     if not os.path.isfile(path):
         raise UserError(f"{path} does not exist; pass an existing file with {flag}")
     try:

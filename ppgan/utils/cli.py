@@ -1,4 +1,5 @@
 """Shared pieces of the command line tools."""
+import errno
 import sys
 
 from .errors import UserError
@@ -44,3 +45,28 @@ def generator_spec(args, kind="stylegan2", weight_flag="--weight_path"):
 
     return model_spec(kind, args.model_type, args.weight_path, args.config, args.size, args.style_dim,
                       args.n_mlp, args.channel_multiplier, args.channels, weight_flag)
+
+
+def check_port_free(host, port, port_flag="--port", host_flag="--host"):
+    """Raise UserError, before any model loads, if ``host:port`` cannot be listened on (taken, bad address)."""
+    import socket
+
+    from .checks import check_int
+
+    check_int(port_flag, port, 1, 65535)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UserError(f"{host_flag} {host} is not an address of this machine ({exc}); "
+                        f"pass e.g. {host_flag} 127.0.0.1") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UserError(f"port {port} on {host} is already in use; pick another with {port_flag}, "
+                                f"e.g. {port_flag} {port + 1 if port < 65535 else 7860}") from None
+            raise UserError(f"cannot listen on {host}:{port} ({exc.strerror}); "
+                            f"pick another {port_flag} or {host_flag}") from None

@@ -12,14 +12,17 @@ On GPUs, or with ``PPGAN_SYNTHESIS=eager``, the callers run their eager layers i
 """
 import contextlib
 import hashlib
+import json
 import os
+import re
 import shutil
-import tempfile
 
 import numpy as np
 import paddle
 
 from .download import cache_dir
+from .errors import UserError
+from .fileio import make_dirs, temporary_dir, write_error
 from .runtime import paddle_noise_filtered
 
 
@@ -50,23 +53,78 @@ def export_layer(layer, input_spec, path_prefix):
         paddle.jit.save(paddle.jit.to_static(layer, input_spec=input_spec, full_graph=True), path_prefix)
 
 
+MANIFEST = "complete.json"  # written last into an export folder: its files and their sizes
+
+
+def _program_files(directory, name):
+    return sorted(f for f in os.listdir(directory) if f.startswith(name + ".") and f != MANIFEST)
+
+
+def export_complete(directory, name):
+    """True if ``directory`` holds a verified export of ``name`` whose files still have their recorded sizes."""
+    try:
+        with open(os.path.join(directory, MANIFEST)) as f:
+            sizes = json.load(f)
+        return bool(sizes) and all(os.path.getsize(os.path.join(directory, file)) == size
+                                   for file, size in sizes.items())
+    except (OSError, ValueError, AttributeError, TypeError):
+        return False
+
+
+def check_export(directory, name, target, fix):
+    """Read the exported program ``name`` back with Paddle Inference; UserError if it cannot be.
+
+    Paddle writes its files without reporting a full disk (they are silently cut
+    short), so an export is trusted only once it loads.
+    """
+    try:
+        create_cpu_predictor(directory, name)
+    except Exception as exc:  # Paddle raises RuntimeError, ValueError, OSError... for a damaged program
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = re.sub(r"^\(\w+\) ", "", reason)  # Paddle's "(Unavailable) " prefix
+        full = shutil.disk_usage(directory).free < 1 << 20
+        raise UserError(f"cannot write {target}: Paddle could not read the exported program back ({reason})"
+                        + ("; the disk is full: free some space or " if full else "; ") + fix) from None
+
+
+def write_manifest(directory, name):
+    """Record the files of the export ``name`` and their sizes (the mark of a complete export)."""
+    sizes = {file: os.path.getsize(os.path.join(directory, file)) for file in _program_files(directory, name)}
+    with open(os.path.join(directory, MANIFEST), "w") as f:
+        json.dump(sizes, f)
+
+
 def cached_export(key, name, export):
     """Folder ``$PPGAN_HOME/compiled/<key>`` holding the program ``name``, made by ``export(path_prefix)`` if absent.
 
-    ``export`` writes into a temporary folder that is renamed into place, so the folder
-    is complete or absent; when two processes race, the first rename wins.
+    ``export`` writes into a temporary folder that is read back (``check_export``),
+    marked complete (``MANIFEST``) and renamed into place, so a killed export or one
+    cut short by a full disk is never used; a folder without a valid mark is exported
+    again. When two processes race, the first rename wins.
     """
     root = os.path.join(cache_dir(), "compiled")
     directory = os.path.join(root, key)
-    if not os.path.isdir(directory):
-        os.makedirs(root, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=".export.", dir=root)
+    fix = "set PPGAN_HOME to a roomier disk, or PPGAN_SYNTHESIS=eager to run without compiled programs"
+    if not export_complete(directory, name):
         try:
-            export(os.path.join(tmp, name))
-            os.replace(tmp, directory)
-        except OSError:
-            if not os.path.isdir(directory):
-                raise
+            make_dirs(root)
+            tmp = temporary_dir(root, "export")
+        except OSError as exc:
+            raise write_error(root, exc) from exc
+        try:
+            try:
+                export(os.path.join(tmp, name))
+                write_manifest(tmp, name)
+            except OSError as exc:
+                raise write_error(os.path.join(directory, name), exc) from exc
+            check_export(tmp, name, os.path.join(directory, name), fix)
+            if os.path.isdir(directory) and not export_complete(directory, name):
+                shutil.rmtree(directory, ignore_errors=True)  # cut short or killed by an older version
+            try:
+                os.replace(tmp, directory)
+            except OSError:
+                if not export_complete(directory, name):
+                    raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return directory
@@ -76,8 +134,8 @@ def create_cpu_predictor(directory, name):
     """Paddle Inference predictor of the program ``name`` in ``directory``: CPU, oneDNN, ``cpu_threads()`` threads."""
     from paddle import inference
 
-    model_file = next(os.path.join(directory, f) for f in sorted(os.listdir(directory))
-                      if f.startswith(name + ".") and f.endswith((".json", ".pdmodel")))
+    model_file = next(os.path.join(directory, f) for f in _program_files(directory, name)
+                      if f.endswith((".json", ".pdmodel")))
     config = inference.Config(model_file, os.path.join(directory, name + ".pdiparams"))
     config.disable_gpu()
     getattr(config, "enable_onednn", config.enable_mkldnn)()  # Paddle 2.6 knows only the old name
