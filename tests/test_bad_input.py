@@ -158,12 +158,14 @@ def _cases():
         ("edit", edit[:-1] + ["{root}/text.npy"], "is not a numpy .npy file"),
         ("edit", edit[:-1] + ["{root}/pickled.npy"], "is not a numpy .npy file"),
         ("edit", edit[:-1] + ["{root}/objects.npy"], "pickled Python objects"),
-        ("edit", edit[:-2] + ["--input_image", "{root}/folder"], "--input_image {root}/folder is a folder"),
+        ("edit", edit[:-2] + ["--input_image", "{root}/folder"], "folder {root}/folder has no image files"),
         ("edit", edit[:-2] + ["--input_image", "{root}/missing.jpg"], "does not exist"),
         ("edit", edit[:3] + ["{root}/clash"] + edit[4:], "dst.editing.png exists as a folder"),
         ("edit", edit[:3] + ["{root}/a_file"] + edit[4:], "is a file"),
         ("edit", ["--target", "smiling " * 80, "--output_path", "{root}/out/edit"], "CLIP tokens"),
         ("edit", ["--target", " ", "--output_path", "{root}/out/edit"], "empty text"),
+        ("edit", edit + _set("--max_faces", "0"), "--max_faces"),
+        ("edit", edit + _set("--max_faces", "1000"), "--max_faces"),
     ]
     for value in ("nan", "inf", "0", "-1", "1e30"):
         cases += [("extract", [*extract, *_set("--alpha", value)], "--alpha")]
