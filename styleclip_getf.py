@@ -81,7 +81,7 @@ def main(argv=None):
     args = parse_args(argv)
     check_args(args)
     spec = generator_spec(args)
-    dataset_name = check_name("--dataset_name", args.dataset_name or spec.name)
+    dataset_name = check_name("--dataset_name", spec.name if args.dataset_name is None else args.dataset_name)
     check_writable_dir(args.output_dir, "--output_dir")
     s_codes_path = os.path.join(args.output_dir, s_codes_file_name(dataset_name))
     stats_path = os.path.join(args.output_dir, stats_file_name(dataset_name))

@@ -109,7 +109,7 @@ def main(argv=None):
                                      output_file_name, part_path)
 
     spec = generator_spec(args)
-    args.dataset_name = args.dataset_name or spec.name
+    args.dataset_name = spec.name if args.dataset_name is None else args.dataset_name
     check_name("--dataset_name", args.dataset_name)
     output = args.output or output_file_name(args.dataset_name)
     check_output_files([output], "--output")
