@@ -154,7 +154,7 @@ def test_a_psp_for_another_generator_is_refused():
     inverter = PhotoInverter(latent_shape=(16, 512))  # the released pSp spec; never loaded here
     inverter.psp = FakePsp()
     faces = inverter.align(os.path.join(FIXTURES, "face_psp_input.jpg"))
-    with pytest.raises(UserError, match=r"^pSp file some_psp.pdparams gives W\+ \[8, 512\] but the generator takes "
+    with pytest.raises(UserError, match=r"^pSp file the pSp-ffhq-inversion.pdparams release gives W\+ \[8, 512\] but the generator takes "
                                         r"\[16, 512\]; .*--psp_weight_path"):
         inverter.encode(faces)
     inverter.latent_shape = (N_LATENT, 512)
