@@ -45,7 +45,6 @@ class PhotoInverter:
         if refine_steps < 0 or (refine_steps > 0 and fitter is None):
             raise UserError(f"--refine_steps {refine_steps} must be 0 or more (with a generator to fit)")
         self.fitter, self.refine_steps = fitter, refine_steps
-        self.generator_name = generator_name
 
     @functools.cached_property
     def psp(self):
