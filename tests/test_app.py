@@ -277,7 +277,7 @@ def test_export_writes_the_files_of_the_edit_command(editor, predictor, tmp_path
 def test_strip_strengths_and_upload_paths_in_errors():
     assert parse_strengths("-5, -2.5 0 2.5 5 5") == (-5.0, -2.5, 0.0, 2.5, 5.0)
     for text, message in (("1 two 3", "strip strength 'two' is not a number"), ("  ", "no strip strength"),
-                          ("1 nan", "not one or more finite numbers")):
+                          ("1 nan", "pass one or more finite numbers")):
         with pytest.raises(UserError, match=message):
             parse_strengths(text)
     upload = "/tmp/gradio/0123abcd/my photo.jpg"
