@@ -391,9 +391,9 @@ def test_input_image_is_inverted_then_edited(files, reference, tmp_path, monkeyp
                             "--target", TARGET))
     monkeypatch.undo()
     monkeypatch.setattr(inversion.Pixel2Style2PixelPredictor, "encode", lambda self, image: np.zeros((10, 512)))
-    with pytest.raises(UserError, match=r"^pSp file psp.pdparams gives W\+ \[10, 512\] but .*generator.pdparams takes "
+    with pytest.raises(UserError, match=r"^pSp file \S*psp.pdparams gives W\+ \[10, 512\] but .*generator.pdparams takes "
                                         r"\[8, 512\]; pass a pSp model made for this generator with --psp_weight_path"):
-        edit_main(edit_argv(files, tmp_path / "out3", "--input_image", PORTRAIT, "--psp_weight_path", "psp.pdparams",
+        edit_main(edit_argv(files, tmp_path / "out3", "--input_image", PORTRAIT, "--psp_weight_path", str(psp_path),
                             "--target", TARGET))
     assert not (tmp_path / "out3").exists()
 
