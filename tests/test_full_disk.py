@@ -5,6 +5,7 @@ and filled up to a few KB; each job must then fail with a one-line error, leave 
 small disk exactly as it was, and succeed on a roomy disk right after.
 """
 import os
+import re
 import subprocess
 
 import numpy as np
@@ -69,7 +70,7 @@ def _fails_with_one_line(main, argv, capsys, reason="No space left on device"):
     assert exit_info.value.code == 2
     errors = [line for line in err.splitlines() if "error:" in line]
     assert len(errors) == 1 and err.endswith(errors[0]), err
-    assert errors[0].startswith("error: cannot write ") and reason in errors[0], err
+    assert errors[0].startswith("error: cannot write ") and re.search(reason, errors[0]), err
     assert "Traceback" not in err and ".tmp" not in err
 
 
@@ -113,10 +114,10 @@ def test_export_on_a_full_disk(small_disk, generator_file, tmp_path, capsys):
     spec.loader.exec_module(export_tool)
     disk, fill = small_disk
     weights, _ = generator_file
-    fill(64 * 1024)  # Paddle writes its files cut short here without raising
+    fill(64 * 1024)  # Paddle 3 writes its files cut short here without raising (read back: "the disk is full"); 2.6 raises
     before = _listing(disk)
     _fails_with_one_line(export_tool.main, ["--weight_path", weights, *SMALL, "--output_dir", str(disk / "exported")],
-                         capsys, "the disk is full")
+                         capsys, "the disk is full|No space left on device")
     assert _listing(disk) == before
     run_cli(export_tool.main, ["--weight_path", weights, *SMALL, "--output_dir", str(tmp_path / "roomy")])
     from ppgan.utils.compiled import create_cpu_predictor
