@@ -29,10 +29,12 @@ def main(argv=None):
     from ppgan.models.generators.fast_synthesis import export_synthesis
     from ppgan.utils.compiled import check_export
     from ppgan.utils.fileio import atomic_files, check_output_files, check_writable_dir, write_error
+    from ppgan.utils.runtime import select_device
 
     check_writable_dir(args.output_dir, "--output_dir")
     prefix = os.path.join(args.output_dir, "synthesis")
     check_output_files([prefix + ext for ext in (".json", ".pdmodel", ".pdiparams")], "--output_dir")
+    select_device(args.cpu)
     generator = load_stylegan2(generator_spec(args))
     with atomic_files(args.output_dir, "--output_dir") as staged:
         staged_prefix = staged.path(prefix)

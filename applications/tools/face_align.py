@@ -1,7 +1,7 @@
 """Align the faces of photos to FFHQ crops, the input StyleGAN2 and pSp expect, and paste crops back.
 
     python applications/tools/face_align.py --input_image PHOTO_OR_DIR [...] --output_path DIR
-        [--size 1024] [--max_faces 1] [--landmark_model PATH]
+        [--size 1024] [--max_faces 1] [--landmark_model PATH] [--cpu]
     python applications/tools/face_align.py --input_image PHOTO --paste_back ALIGNED.png
         [--face_index 0] [--match_colours] --output_path DIR
 
@@ -57,6 +57,8 @@ def parse_args(argv):
                         help="with --paste_back: the face it replaces, 0 = the largest (default 0)")
     parser.add_argument("--match_colours", action="store_true",
                         help="with --paste_back: match the pasted face's colour statistics to the photo's")
+    parser.add_argument("--cpu", action="store_true",
+                        help="accepted like every tool's --cpu; alignment always runs on the CPU (dlib, numpy)")
     return parser.parse_args(argv)
 
 

@@ -2,7 +2,7 @@
 
     python ppgan/apps/styleganv2clip_predictor.py extract [--model_type ffhq-config-f | --config MODEL.yaml |
         --weight_path FILE ...] [--dataset_name NAME] [--S_path FILE] [--stat_path FILE] [--clip_weight_path FILE]
-        [--num_images 100] [--alpha 5] [--batch_size 4] [--render_batch R] [--channel_range START:END] [--output FILE]
+        [--num_images 100] [--alpha 5] [--batch_size B] [--render_batch R] [--channel_range START:END] [--output FILE]
         [--checkpoint_every CHANNELS] [--merge_wait SECONDS] [--cpu]
     python -m paddle.distributed.launch --nproc_per_node N ppgan/apps/styleganv2clip_predictor.py extract ...
     python ppgan/apps/styleganv2clip_predictor.py extract --merge [--output FILE | --dataset_name NAME]
@@ -35,11 +35,12 @@ def parse_args(argv):
     parser.add_argument("--clip_weight_path", default=None, help="CLIP ViT-B/32 weights (default: released file)")
     parser.add_argument("--num_images", type=int, default=100, help="S samples each channel is measured on")
     parser.add_argument("--alpha", type=float, default=5.0, help="channel offset, in std units (above 0, at most 100)")
-    parser.add_argument("--batch_size", type=int, default=4,
-                        help="renders per batch, embedded by CLIP at once (raise it on a GPU)")
+    parser.add_argument("--batch_size", type=int, default=None,
+                        help="renders per batch, embedded by CLIP at once (default: 4 on a CPU, 16 on a GPU)")
     parser.add_argument("--render_batch", type=int, default=None,
-                        help="renders per synthesis call, a divisor of --batch_size (default: 1 at 1024 px, "
-                             "(1024/size)^2 below; about 1.25 GB each at 1024 px on CPU)")
+                        help="renders per synthesis call, a divisor of --batch_size (default: on a CPU 1 at 1024 px, "
+                             "(1024/size)^2 below; on a GPU as many as fit its memory at about 1.25 GB each "
+                             "at 1024 px, after 2 GB for the weights)")
     parser.add_argument("--channel_range", default=None,
                         help="START:END rows (non-toRGB channels in row order; default: all)")
     parser.add_argument("--output", default=None,
@@ -104,9 +105,9 @@ def main(argv=None):
     from ..utils.checks import check_float, check_int, check_name
     from ..utils.errors import UserError
     from ..utils.fileio import check_output_files, check_writable_dir
-    from ..utils.runtime import select_device
-    from ..styleclip.extract import (DirectionExtractor, checkpoint_path, inputs_fingerprint, merge_parts,
-                                     output_file_name, part_path)
+    from ..utils.runtime import gpu_memory_bytes, select_device
+    from ..styleclip.extract import (DirectionExtractor, checkpoint_path, default_batch_size, inputs_fingerprint,
+                                     merge_parts, output_file_name, part_path)
 
     spec = generator_spec(args)
     args.dataset_name = spec.name if args.dataset_name is None else args.dataset_name
@@ -119,6 +120,9 @@ def main(argv=None):
         return
     check_int("--num_images", args.num_images, 1)
     check_float("--alpha", args.alpha, 0.0, MAX_ALPHA, low_open=True, example=5)
+    select_device(args.cpu)
+    if args.batch_size is None:
+        args.batch_size = default_batch_size(gpu_memory_bytes())
     check_int("--batch_size", args.batch_size, 1, MAX_BATCH)
     if args.render_batch is not None:
         if not 1 <= args.render_batch <= args.batch_size or args.batch_size % args.render_batch:
@@ -130,7 +134,6 @@ def main(argv=None):
     rank, world = rank_and_world()
     check_writable_dir(os.path.dirname(os.path.abspath(output)), "--output")
     check_output_files([checkpoint_path(output, rank, world), part_path(output, rank, world)], "--output")
-    select_device(args.cpu)
     generator, rows, image_encoder, s_codes, mean, std = load_inputs(args, spec)
     extractor = DirectionExtractor(generator, image_encoder, s_codes, mean, std, args.alpha, args.batch_size,
                                    args.render_batch)

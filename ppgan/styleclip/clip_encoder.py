@@ -140,9 +140,10 @@ def levels_from_split(hi, lo, k):
 
 
 def dense_pass(levels, split):
-    """One PIL pass over the last axis: levels [..., n_in] and a ``Split`` of A [n_out, n_in] -> [..., n_out]."""
+    """One PIL pass over the last axis: levels [..., n_in] and a ``Split`` of A [n_out, n_in] (hi, lo as
+    tensors) -> [..., n_out]."""
     def product(part):
-        return paddle.matmul(levels, paddle.to_tensor(part), transpose_y=True)
+        return paddle.matmul(levels, part, transpose_y=True)
     return levels_from_split(product(split.hi), product(split.lo), split.k)
 
 
@@ -180,21 +181,38 @@ def band_plan(in_size, resized, offset, size):
 
 
 def vertical_pass(levels, bands):
-    """One PIL pass over the second-to-last axis: levels [B, n_in, C] -> [B, size, C], band by band."""
+    """One PIL pass over the second-to-last axis: levels [B, n_in, C] and ``Bands`` (index, hi, lo as tensors)
+    -> [B, size, C], band by band."""
     batch, _, columns = levels.shape
     count, rows, width = bands.split.hi.shape
-    gathered = paddle.gather(levels, paddle.to_tensor(bands.index), axis=1).reshape([batch, count, width, columns])
-    hi, lo = (paddle.matmul(paddle.to_tensor(part), gathered) for part in bands.split[:2])
+    gathered = paddle.gather(levels, bands.index, axis=1).reshape([batch, count, width, columns])
+    hi, lo = (paddle.matmul(part, gathered) for part in bands.split[:2])
     out = levels_from_split(hi, lo, bands.split.k).reshape([batch, count * rows, columns])
     return out if count * rows == bands.size else out[:, :bands.size]
+
+
+def _split_tensors(split):
+    return split._replace(hi=paddle.to_tensor(split.hi), lo=paddle.to_tensor(split.lo))
+
+
+@functools.lru_cache(maxsize=None)
+def resample_plan(height, width, size, device):
+    """(column ``Split``, row ``Bands``) of ``resample`` for [H, W] levels, as tensors made on ``device``.
+
+    Made once per (shape, device): a GPU receives the coefficients once, not with every batch.
+    """
+    out_h, out_w = resized_size(height, width, size)
+    top, left = center_crop_offsets(out_h, out_w, size)
+    bands = band_plan(height, out_h, top, size)
+    return (_split_tensors(column_split(width, out_w, left, size)),
+            bands._replace(index=paddle.to_tensor(bands.index), split=_split_tensors(bands.split)))
 
 
 def resample(levels, size=INPUT_SIZE):
     """PIL's bicubic resize of the shorter side to ``size`` and center crop: levels [B, H, W] -> [B, size, size]."""
     _, height, width = levels.shape
-    out_h, out_w = resized_size(height, width, size)
-    top, left = center_crop_offsets(out_h, out_w, size)
-    return vertical_pass(dense_pass(levels, column_split(width, out_w, left, size)), band_plan(height, out_h, top, size))
+    columns, rows = resample_plan(height, width, size, paddle.get_device())
+    return vertical_pass(dense_pass(levels, columns), rows)
 
 
 def divide(x, divisor):

@@ -117,11 +117,9 @@ def _read_direction_matrix(path):
         matrix = load_npy(path, "--direction_path", what)
     else:
         try:
-            matrix = paddle.load(path)
+            matrix = paddle.load(path, return_numpy=True)  # host data: never placed on a GPU
         except Exception as exc:
             raise UserError(f"cannot read direction file {path} ({type(exc).__name__}); pass {what}") from exc
-    if isinstance(matrix, paddle.Tensor):
-        matrix = matrix.numpy()
     if not isinstance(matrix, np.ndarray) or matrix.ndim != 2 or matrix.shape[1] != CLIP_DIM:
         found = f"an array of shape {list(matrix.shape)}" if hasattr(matrix, "shape") else f"a {type(matrix).__name__}"
         raise UserError(f"direction file {path} holds {found}, not a [channels, {CLIP_DIM}] matrix; "

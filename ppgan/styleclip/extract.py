@@ -36,6 +36,7 @@ from ..models.generators.fast_synthesis import VariantsProgram
 from ..utils import compiled
 from ..utils.errors import UserError
 from ..utils.fileio import atomic_path
+from ..utils.runtime import gpu_memory_bytes
 from .clip_encoder import clip_preprocess
 from .directions import CLIP_DIM, l2_normalize, normalized_differences, style_channel_count
 
@@ -220,13 +221,30 @@ def merge_parts(output, job=None):
     return stop - start
 
 
-def default_render_batch(size, batch_size):
-    """Renders per synthesis call: the largest divisor of ``batch_size`` up to (1024 / size)^2.
+CPU_BATCH_SIZE = 4  # the fastest measured on 2 CPU cores
+GPU_BATCH_SIZE = 16
+RENDER_BYTES_1024 = 1.25 * 2 ** 30  # activations of one 1024 px render (Paddle Inference keeps them all)
+GPU_RESERVED_BYTES = 2 * 2 ** 30  # generator and CLIP weights, the allocator's own
 
-    A Paddle Inference program keeps every activation of its last call, about
-    1.25 GB per 1024 px image, so 1024 px renders go one at a time.
+
+def default_batch_size(gpu_memory=None):
+    """Renders per batch: ``CPU_BATCH_SIZE`` on a CPU (``gpu_memory`` None), ``GPU_BATCH_SIZE`` on a GPU."""
+    return CPU_BATCH_SIZE if gpu_memory is None else GPU_BATCH_SIZE
+
+
+def default_render_batch(size, batch_size, gpu_memory=None):
+    """Renders per synthesis call: the largest divisor of ``batch_size`` whose activations fit.
+
+    On a CPU (``gpu_memory`` None) up to (1024 / size)^2: a Paddle Inference program keeps
+    every activation of its last call, about 1.25 GB per 1024 px image, so 1024 px renders
+    go one at a time. On a GPU with ``gpu_memory`` bytes, as many renders as fit in that
+    memory less ``GPU_RESERVED_BYTES``, at 1.25 GB * (size / 1024)^2 each.
     """
-    cap = max(1, (1024 // size) ** 2)
+    if gpu_memory is None:
+        cap = (1024 // size) ** 2
+    else:
+        cap = int((gpu_memory - GPU_RESERVED_BYTES) // (RENDER_BYTES_1024 * (size / 1024) ** 2))
+    cap = max(1, cap)
     return max(d for d in range(1, min(cap, batch_size) + 1) if batch_size % d == 0)
 
 
@@ -239,16 +257,20 @@ class DirectionExtractor:
         s_codes: list of float32 [N, C_l], one per style layer (the first N samples).
         mean, std: lists of float32 [C_l] (every style layer).
         alpha: how far each channel moves, in std units.
-        batch_size: renders per batch, embedded by CLIP at once (at least 2; padded when a group has fewer).
-        render_batch: renders per synthesis call, a divisor of batch_size (default ``default_render_batch``).
+        batch_size: renders per batch, embedded by CLIP at once (at least 2; padded when a group has fewer;
+            default ``default_batch_size`` of the current device).
+        render_batch: renders per synthesis call, a divisor of batch_size (default ``default_render_batch``
+            of the current device).
         eager: force the eager synthesis (default: Paddle Inference on CPU, eager on GPU).
     """
 
-    def __init__(self, generator, image_encoder, s_codes, mean, std, alpha=5.0, batch_size=4, render_batch=None,
+    def __init__(self, generator, image_encoder, s_codes, mean, std, alpha=5.0, batch_size=None, render_batch=None,
                  eager=None):
+        gpu_memory = gpu_memory_bytes()
+        batch_size = batch_size or default_batch_size(gpu_memory)
         if batch_size < 2:
             raise UserError(f"--batch_size {batch_size} is too small: a batch holds at least one -/+ pair")
-        render_batch = render_batch or default_render_batch(generator.size, batch_size)
+        render_batch = render_batch or default_render_batch(generator.size, batch_size, gpu_memory)
         if batch_size % render_batch:
             raise UserError(f"--render_batch {render_batch} does not divide --batch_size {batch_size}")
         self.generator, self.image_encoder = generator, image_encoder

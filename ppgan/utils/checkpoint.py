@@ -5,8 +5,12 @@ import sys
 from .errors import UserError
 
 
-def load_pdparams(path, flag="--weight_path"):
-    """``paddle.load`` a file (Paddle 2.x and 3.x pickles) with one-line errors for missing or corrupt files."""
+def load_pdparams(path, flag="--weight_path", return_numpy=False):
+    """``paddle.load`` a file (Paddle 2.x and 3.x pickles) with one-line errors for missing or corrupt files.
+
+    ``return_numpy``: tensors come back as numpy arrays, never placed on the device (for data
+    the host uses, such as statistics and S samples, which would otherwise visit the GPU).
+    """
     import paddle
 
     if os.path.isdir(path):
@@ -14,7 +18,7 @@ def load_pdparams(path, flag="--weight_path"):
     if not os.path.isfile(path):
         raise UserError(f"{path} does not exist; pass an existing file with {flag}")
     try:
-        return paddle.load(path)
+        return paddle.load(path, return_numpy=return_numpy)
     except Exception as exc:  # paddle raises many types for a damaged pickle
         raise UserError(f"{path} is not a readable .pdparams file ({type(exc).__name__}); "
                         f"download it again or pass another file with {flag}") from exc

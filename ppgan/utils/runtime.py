@@ -169,3 +169,12 @@ def select_device(cpu=False):
     device = "gpu" if paddle.is_compiled_with_cuda() and not cpu else "cpu"
     paddle.set_device(device)
     return device
+
+
+def gpu_memory_bytes():
+    """Total memory of Paddle's current GPU in bytes; None when Paddle runs on the CPU."""
+    import paddle
+
+    if not paddle.get_device().startswith("gpu"):
+        return None
+    return int(paddle.device.cuda.get_device_properties().total_memory)
