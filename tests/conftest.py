@@ -1,10 +1,12 @@
-"""Shared test setup: the tools' CPU runtime, an isolated weight cache, small random generators."""
+"""Shared test setup: the tools' CPU runtime, an isolated weight cache, small random generators, the tools' mains."""
+import importlib.util
 import os
 
 from ppgan.utils.runtime import configure_cpu_runtime
 
 configure_cpu_runtime()  # as the tools run, before paddle loads
 
+import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 import pytest  # noqa: E402
 
@@ -72,3 +74,44 @@ def random_psp_file(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("random_psp") / "psp.pdparams")
     paddle.save(dict(model.state_dict(), opts=SMALL_PSP_OPTS), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def config_f_32px_files(tmp_path_factory):
+    """Folder with ``generator.pdparams`` (random 32 px generator of config-f widths: W+ [8, 512], as the small
+    pSp's) and ``fs3.pdparams`` (random unit directions, one per style channel); shared by the test session."""
+    from ppgan.models.generators import StyleGANv2Generator
+
+    root = tmp_path_factory.mktemp("config_f_32px")
+    paddle.seed(0)
+    generator = StyleGANv2Generator(32, 512, 2, channel_multiplier=2)
+    paddle.save(generator.state_dict(), str(root / "generator.pdparams"))
+    rows = sum(generator.channels_lst[i] for i in generator.style_layers)
+    fs3 = np.random.default_rng(0).standard_normal((rows, 512)).astype(np.float32)
+    paddle.save(paddle.to_tensor(fs3 / np.linalg.norm(fs3, axis=1, keepdims=True)), str(root / "fs3.pdparams"))
+    return root
+
+
+TOOL_SCRIPTS = {"styleganv2": "applications/tools/styleganv2.py", "getf": "styleclip_getf.py",
+                "face_align": "applications/tools/face_align.py", "psp": "applications/tools/pixel2style2pixel.py",
+                "fitting": "applications/tools/styleganv2fitting.py", "export": "tools/export_model.py"}
+
+
+def load_tool(relative):
+    """The ``main`` of a script of the repository (e.g. ``"applications/tools/face_align.py"``), loaded as a
+    module: what the script runs, without the seconds a new process takes to start Paddle."""
+    path = os.path.join(REPO_ROOT, relative)
+    spec = importlib.util.spec_from_file_location("tool_" + os.path.basename(relative)[:-3], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def tool_main(name):
+    """``main(argv)`` of a tool: a key of ``TOOL_SCRIPTS``, or ``edit``, ``extract`` or ``app``."""
+    if name in TOOL_SCRIPTS:
+        return load_tool(TOOL_SCRIPTS[name])
+    from ppgan.apps import styleclip_app, styleganv2clip_predictor
+
+    return {"edit": styleganv2clip_predictor.edit_main, "extract": styleganv2clip_predictor.extract_main,
+            "app": styleclip_app.main}[name]

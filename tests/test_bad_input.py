@@ -5,7 +5,6 @@ without the seconds Paddle takes to start); a few run the real scripts as subpro
 cases fail before any model loads, and the temporary folder holding the inputs and the
 outputs must be exactly as it was (no file, no folder, no temporary left behind).
 """
-import importlib.util
 import os
 import pickle
 import socket
@@ -16,43 +15,12 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import FIXTURES, REPO_ROOT
+from conftest import FIXTURES, REPO_ROOT, tool_main
 
 from ppgan.utils.cli import run_cli
 
 SMALL = ["--size", "64", "--style_dim", "64", "--n_mlp", "2", "--channels", "4:32,8:32,16:16,32:16,64:8"]
 PHOTO = os.path.join(FIXTURES, "face_psp_input.jpg")
-
-
-def _load_tool(relative):
-    path = os.path.join(REPO_ROOT, relative)
-    spec = importlib.util.spec_from_file_location("tool_" + os.path.basename(relative)[:-3], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
-
-def _tool(name):
-    if name == "styleganv2":
-        return _load_tool("applications/tools/styleganv2.py")
-    if name == "getf":
-        return _load_tool("styleclip_getf.py")
-    if name == "edit":
-        from ppgan.apps.styleganv2clip_predictor import edit_main
-        return edit_main
-    if name == "extract":
-        from ppgan.apps.styleganv2clip_predictor import extract_main
-        return extract_main
-    if name == "face_align":
-        return _load_tool("applications/tools/face_align.py")
-    if name == "psp":
-        return _load_tool("applications/tools/pixel2style2pixel.py")
-    if name == "export":
-        return _load_tool("tools/export_model.py")
-    if name == "app":
-        from ppgan.apps.styleclip_app import main
-        return main
-    raise KeyError(name)
 
 
 def _snapshot(root):
@@ -217,7 +185,7 @@ CASES = _cases()
 @pytest.mark.parametrize("tool, args, message", CASES,
                          ids=[f"{tool}:{' '.join(args[-2:])}"[:60] for tool, args, _ in CASES])
 def test_bad_value_is_one_line_and_writes_nothing(workspace, capsys, tool, args, message):
-    main = _tool(tool)
+    main = tool_main(tool)
     argv = [arg.format(root=workspace) for arg in args]
     before = _snapshot(workspace)
     with pytest.raises(SystemExit) as exit_info:
@@ -237,7 +205,7 @@ def test_port_taken_names_the_flag(workspace, capsys):
         busy.listen()
         port = busy.getsockname()[1]
         with pytest.raises(SystemExit) as exit_info:
-            run_cli(_tool("app"), ["--host", "127.0.0.1", "--port", str(port)])
+            run_cli(tool_main("app"), ["--host", "127.0.0.1", "--port", str(port)])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2
     assert err.strip() == (f"error: port {port} on 127.0.0.1 is already in use; pick another with --port, "

@@ -6,7 +6,6 @@ card sizes, and the eager path (edit, extraction, pSp, fitting) by recording the
 tensor made from host data: a float64 array given to ``paddle.to_tensor`` would run in float64
 on the device.
 """
-import importlib.util
 import os
 import socket
 
@@ -15,7 +14,7 @@ import paddle
 import pytest
 from PIL import Image
 
-from conftest import FIXTURES, REPO_ROOT, SMALL_CHANNELS
+from conftest import FIXTURES, SMALL_CHANNELS, tool_main
 
 from ppgan.styleclip.extract import (CPU_BATCH_SIZE, GPU_BATCH_SIZE, GPU_RESERVED_BYTES, RENDER_BYTES_1024,
                                      default_batch_size, default_render_batch)
@@ -28,27 +27,6 @@ PHOTO = os.path.join(FIXTURES, "face_psp_input.jpg")
 
 class DeviceChosen(Exception):
     """Raised by the recording ``select_device``: the tool got that far, no model was loaded."""
-
-
-def _load_tool(relative):
-    path = os.path.join(REPO_ROOT, relative)
-    spec = importlib.util.spec_from_file_location("device_tool_" + os.path.basename(relative)[:-3], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
-
-def _main(name):
-    if name == "edit":
-        from ppgan.apps.styleganv2clip_predictor import edit_main
-        return edit_main
-    if name == "extract":
-        from ppgan.apps.styleganv2clip_predictor import extract_main
-        return extract_main
-    if name == "app":
-        from ppgan.apps.styleclip_app import main
-        return main
-    return _load_tool(name)
 
 
 @pytest.fixture(scope="module")
@@ -71,11 +49,11 @@ def _tool_cases():
     out = "{tmp}/out"
     generator = ["--weight_path", "{weights}", *SMALL]
     return {
-        "applications/tools/styleganv2.py": generator + ["--output_path", out],
-        "styleclip_getf.py": generator + ["--output_dir", out, "--num_samples", "100", "--num_saved", "10"],
-        "applications/tools/pixel2style2pixel.py": ["--input_image", PHOTO, "--output_path", out],
-        "applications/tools/styleganv2fitting.py": generator + ["--input_image", PHOTO, "--output_path", out],
-        "tools/export_model.py": generator + ["--output_dir", out],
+        "styleganv2": generator + ["--output_path", out],
+        "getf": generator + ["--output_dir", out, "--num_samples", "100", "--num_saved", "10"],
+        "psp": ["--input_image", PHOTO, "--output_path", out],
+        "fitting": generator + ["--input_image", PHOTO, "--output_path", out],
+        "export": generator + ["--output_dir", out],
         "edit": generator + ["--target", "smiling face", "--output_path", out],
         "extract": generator + ["--output", out + "/fs3.pdparams"],
         "app": generator + ["--port", str(_free_port())],
@@ -95,13 +73,12 @@ def test_every_tool_passes_its_cpu_flag_to_the_device_choice(tool, cpu, weights,
     (tmp_path / "out").mkdir()
     argv = [arg.format(tmp=tmp_path, weights=weights) for arg in _tool_cases()[tool]] + (["--cpu"] if cpu else [])
     with pytest.raises(DeviceChosen):
-        _main(tool)(argv)
+        tool_main(tool)(argv)
     assert chosen == [cpu]
 
 
 def test_face_align_accepts_cpu(tmp_path):
-    main = _load_tool("applications/tools/face_align.py")
-    main(["--input_image", PHOTO, "--output_path", str(tmp_path), "--size", "64", "--cpu"])
+    tool_main("face_align")(["--input_image", PHOTO, "--output_path", str(tmp_path), "--size", "64", "--cpu"])
     assert os.path.isfile(tmp_path / "face_psp_input_aligned.png")
 
 

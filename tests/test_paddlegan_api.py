@@ -20,29 +20,14 @@ GENERATOR_KWARGS = dict(size=32, style_dim=512, n_mlp=2, channel_multiplier=2)  
 N_LATENT = 8
 
 
-@pytest.fixture(scope="module")
-def model_files(tmp_path_factory):
-    """Random 32 px generator and direction file; the random CLIP in a weight cache under the released name."""
-    from ppgan.models.generators import StyleGANv2Generator
-
-    root = tmp_path_factory.mktemp("paddlegan_api")
-    paddle.seed(0)
-    generator = StyleGANv2Generator(32, 512, 2, channel_multiplier=2)
-    paddle.save(generator.state_dict(), str(root / "stylegan2.pdparams"))
-    rows = sum(generator.channels_lst[i] for i in generator.style_layers)
-    fs3 = np.random.default_rng(0).standard_normal((rows, 512)).astype(np.float32)
-    paddle.save(paddle.to_tensor(fs3 / np.linalg.norm(fs3, axis=1, keepdims=True)), str(root / "fs3.pdparams"))
-    return root
-
-
 @pytest.fixture
-def paddlegan_env(model_files, random_clip_file, tmp_path, monkeypatch):
+def paddlegan_env(config_f_32px_files, random_clip_file, tmp_path, monkeypatch):
     home = tmp_path / "home"
     home.mkdir()
     os.symlink(random_clip_file, home / "ViT-B-32.pdparams")
     monkeypatch.setenv("PPGAN_HOME", str(home))
     monkeypatch.setenv("PPGAN_SYNTHESIS", "eager")  # the compiled path has its own tests
-    return model_files
+    return config_f_32px_files
 
 
 def test_the_three_predictors_import_from_ppgan_apps():
@@ -59,7 +44,7 @@ def test_the_three_predictors_import_from_ppgan_apps():
 def test_sampling_as_paddlegans_styleganv2_tool(paddlegan_env, tmp_path):
     from ppgan.apps import StyleGANv2Predictor
 
-    predictor = StyleGANv2Predictor(output_path=str(tmp_path), weight_path=str(paddlegan_env / "stylegan2.pdparams"),
+    predictor = StyleGANv2Predictor(output_path=str(tmp_path), weight_path=str(paddlegan_env / "generator.pdparams"),
                                     model_type=None, seed=233, **GENERATOR_KWARGS)
     predictor.run(2, 3)  # n_row, n_col
     assert Image.open(tmp_path / "sample.png").size == (3 * 32, 2 * 32)
@@ -80,7 +65,7 @@ def test_photo_to_edit_as_paddlegans_tutorial(paddlegan_env, random_psp_file, tm
     latent_path = str(psp_out / "dst.npy")
     assert np.load(latent_path).shape == (N_LATENT, 512)
 
-    editor = StyleGANv2ClipPredictor(output_path=str(edit_out), weight_path=str(paddlegan_env / "stylegan2.pdparams"),
+    editor = StyleGANv2ClipPredictor(output_path=str(edit_out), weight_path=str(paddlegan_env / "generator.pdparams"),
                                      model_type=None, seed=None, direction_path=str(paddlegan_env / "fs3.pdparams"),
                                      stat_path=None, **GENERATOR_KWARGS)
     # PaddleGAN's tool: predictor.run(args.latent, args.neutral, args.target, args.direction_offset, args.beta_threshold)

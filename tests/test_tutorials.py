@@ -12,8 +12,6 @@ import shlex
 import subprocess
 import sys
 
-import numpy as np
-import paddle
 import pytest
 
 from conftest import REPO_ROOT
@@ -80,29 +78,14 @@ def test_each_documented_tool_explains_its_flags(tool, sandbox):
     assert result.stdout.startswith("usage:") and result.stderr == ""
 
 
-@pytest.fixture(scope="module")
-def small_files(tmp_path_factory):
-    """A random 32 px generator (config-f widths; W+ [8, 512], as the small pSp's) and random unit directions."""
-    from ppgan.models.generators import StyleGANv2Generator
-
-    root = tmp_path_factory.mktemp("tutorial_models")
-    paddle.seed(0)
-    generator = StyleGANv2Generator(32, 512, 2, channel_multiplier=2)
-    paddle.save(generator.state_dict(), str(root / "generator.pdparams"))
-    rows = sum(generator.channels_lst[i] for i in generator.style_layers)
-    fs3 = np.random.default_rng(0).standard_normal((rows, 512)).astype(np.float32)
-    paddle.save(paddle.to_tensor(fs3 / np.linalg.norm(fs3, axis=1, keepdims=True)), str(root / "fs3.pdparams"))
-    return root
-
-
-def small_run_flags(small_files, random_psp_file):
+def small_run_flags(config_f_32px_files, random_psp_file):
     """Flags appended to each short command for its real run; tools not listed run only --help."""
-    generator = ["--weight_path", str(small_files / "generator.pdparams"), *GENERATOR_FLAGS, "--cpu"]
+    generator = ["--weight_path", str(config_f_32px_files / "generator.pdparams"), *GENERATOR_FLAGS, "--cpu"]
     return {
         "applications/tools/styleganv2.py": generator,
         "styleclip_getf.py": generator + ["--num_samples", "1000", "--num_saved", "100", "--batch_size", "500"],
         "applications/tools/styleganv2clip.py": generator + [
-            "--direction_path", str(small_files / "fs3.pdparams"), "--psp_weight_path", random_psp_file,
+            "--direction_path", str(config_f_32px_files / "fs3.pdparams"), "--psp_weight_path", random_psp_file,
             "--beta_threshold", "0.02"],
         "applications/tools/face_align.py": [],
         "applications/tools/pixel2style2pixel.py": ["--weight_path", random_psp_file, "--cpu"],
@@ -110,12 +93,12 @@ def small_run_flags(small_files, random_psp_file):
 
 
 @pytest.mark.slow  # about 90 CPU seconds: three CLIP loads and a pSp
-def test_short_commands_run_as_written_on_small_models(sandbox, small_files, random_psp_file, random_clip_file):
+def test_short_commands_run_as_written_on_small_models(sandbox, config_f_32px_files, random_psp_file, random_clip_file):
     home = sandbox / "cache"
     home.mkdir()
     os.symlink(random_clip_file, home / "ViT-B-32.pdparams")  # the CLIP release, as the cache holds it
     env = dict(os.environ, PPGAN_HOME=str(home), PPGAN_SYNTHESIS="eager")
-    extra = small_run_flags(small_files, random_psp_file)
+    extra = small_run_flags(config_f_32px_files, random_psp_file)
     english = [cmd for path in tutorial_files(TUTORIAL_DIRS[0]) for cmd in documented_commands(path)]
     ran = []
     for command in english:  # in the order a reader runs them: later commands read earlier outputs
