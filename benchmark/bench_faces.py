@@ -17,7 +17,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
@@ -31,14 +30,9 @@ from ppgan.models.generators.generator_pixel2style2pixel import GradualStyleEnco
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 
+from bench_edit import timed, write_random_files  # noqa: E402
+
 FACE_PHOTOS = ["face_psp_input.jpg", "face_input_img.jpg", "ffhq_e4e_0.jpg", "ffhq_e4e_1.jpg", "ffhq_e4e_2.jpg"]
-
-
-def timed(fn, *args, **kwargs):
-    """(result, seconds) of ``fn(*args, **kwargs)``."""
-    start = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return result, time.perf_counter() - start
 
 
 def load_and_detect(aligner, path):
@@ -82,19 +76,11 @@ def bench_psp_encode(repeats):
 
 
 def write_random_models(folder, size=1024):
-    """Random generator, CLIP, directions and pSp files of the released shapes in ``folder``: their paths."""
-    from ppgan.models.generators import Pixel2Style2Pixel, StyleGANv2Generator
-    from ppgan.styleclip.clip_encoder import save_random_clip_weights
+    """``bench_edit.write_random_files`` (generator, CLIP, directions) and a random pSp of the released shapes."""
+    from ppgan.models.generators import Pixel2Style2Pixel
 
-    paths = {name: os.path.join(folder, name) for name in ("generator.pdparams", "clip.pdparams", "fs3.pdparams",
-                                                           "psp.pdparams")}
-    paddle.seed(0)
-    generator = StyleGANv2Generator(size, 512, 8, 2)
-    paddle.save(generator.state_dict(), paths["generator.pdparams"])
-    save_random_clip_weights(paths["clip.pdparams"], seed=0)
-    rows = sum(generator.channels_lst[layer] for layer in generator.style_layers)
-    fs3 = np.random.default_rng(0).standard_normal((rows, 512)).astype(np.float32)
-    paddle.save(paddle.to_tensor(fs3 / np.linalg.norm(fs3, axis=1, keepdims=True)), paths["fs3.pdparams"])
+    paths, _ = write_random_files(folder, size)
+    paths["psp.pdparams"] = os.path.join(folder, "psp.pdparams")
     opts = dict(encoder_type="GradualStyleEncoder", input_nc=3, start_from_latent_avg=True, learn_in_w=False,
                 size=size, style_dim=512, n_mlp=8, channel_multiplier=2)
     paddle.save(dict(Pixel2Style2Pixel(opts).state_dict(), opts=opts), paths["psp.pdparams"])

@@ -81,6 +81,16 @@ def _generator_key_is_foreign(key):
     return not key.startswith(GENERATOR_PREFIXES) or key.endswith(".blur.kernel")
 
 
+def _read_state_dict(spec, wanted):
+    """(path, state dict) of ``spec``'s weights (resolved: file, cache or download); a file holding
+    anything but a dict is refused with "<path> holds a <type>, not ``wanted``"."""
+    path = resolve(spec.weights, flag=spec.weight_flag)
+    state_dict = load_pdparams(path, spec.weight_flag)
+    if not isinstance(state_dict, dict):
+        raise UserError(f"{path} holds a {type(state_dict).__name__}, not {wanted}")
+    return path, state_dict
+
+
 def load_stylegan2(spec=None, **flags):
     """A StyleGANv2Generator in eval mode, its architecture read from the weights of ``spec``.
 
@@ -90,11 +100,8 @@ def load_stylegan2(spec=None, **flags):
     keys of the generator the model would leave unused, raise a UserError naming the flag.
     """
     spec = spec or model_spec("stylegan2", **flags)
-    path = resolve(spec.weights, flag=spec.weight_flag)
-    state_dict = load_pdparams(path, spec.weight_flag)
-    if not isinstance(state_dict, dict):
-        raise UserError(f"{path} holds a {type(state_dict).__name__}, not a generator state dict; "
-                        f"pass a StyleGAN2 .pdparams with {spec.weight_flag} ({CONVERT_HINT})")
+    path, state_dict = _read_state_dict(spec, f"a generator state dict; pass a StyleGAN2 .pdparams with "
+                                              f"{spec.weight_flag} ({CONVERT_HINT})")
     arch = stylegan2_architecture(state_dict, path)
     check_claims(arch, spec.claims, path, spec.weight_flag)
     generator = StyleGANv2Generator(arch["size"], arch["style_dim"], arch["n_mlp"], channels=arch["channels"])
@@ -119,11 +126,7 @@ def load_psp(spec=None, **flags):
     against the spec's claims.
     """
     spec = spec or model_spec("psp", **flags)
-    path = resolve(spec.weights, flag=spec.weight_flag)
-    state_dict = load_pdparams(path, spec.weight_flag)
-    if not isinstance(state_dict, dict):
-        raise UserError(f"{path} holds a {type(state_dict).__name__}, not a pSp state dict; "
-                        f"pass a pSp file with {spec.weight_flag}")
+    path, state_dict = _read_state_dict(spec, f"a pSp state dict; pass a pSp file with {spec.weight_flag}")
     file_opts = _plain_opts(state_dict.pop("opts", None))
     arch = stylegan2_architecture(state_dict, path, prefix="decoder.")
     check_claims(arch, spec.claims, path, spec.weight_flag)
