@@ -7,12 +7,14 @@ random ViT-B/32 per module. The browser test needs Debian's chromium and the
 """
 import concurrent.futures
 import contextlib
+import errno
 import io
 import os
 import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -21,10 +23,12 @@ from PIL import Image
 
 import paddle
 
+from ppgan.apps import styleganv2clip_predictor
 from ppgan.apps.inversion import PhotoInverter
-from ppgan.apps.styleclip_app import (Editor, EditSession, aligned_inversion, app_parser, build_app, error_message,
-                                      launch_app, parse_strengths, preview_generator)
+from ppgan.apps.styleclip_app import (Editor, EditSession, app_parser, build_app, error_message, launch_app,
+                                      parse_strengths, photo_face, preview_generator)
 from ppgan.apps.styleganv2clip_predictor import DST_NAME, STRIP_NAME, STYLES_NAME, StyleGANv2ClipPredictor
+from ppgan.faceutils import load_rgb, paste_face
 from ppgan.models.generators import StyleGANv2Generator
 from ppgan.modules.modulated_conv import ModulatedConv2D
 from ppgan.styleclip.clip_encoder import save_random_clip_weights
@@ -39,6 +43,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 CLI = os.path.join(REPO, "applications", "tools", "styleclip_app.py")
 NO_FACE_PHOTO = os.path.join(REPO, "tests", "fixtures", "no_face_church.jpg")
 FACE_PHOTO = os.path.join(REPO, "tests", "fixtures", "face_input_img.jpg")
+PORTRAIT = os.path.join(REPO, "tests", "fixtures", "face_psp_input.jpg")  # 482 x 600, room below the face
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -79,6 +84,14 @@ def predictor(files):
 @pytest.fixture(scope="module")
 def editor(predictor):
     return Editor(predictor)
+
+
+@pytest.fixture
+def photo_inverter(predictor, monkeypatch):
+    """The page's inverter up to pSp (no weights here): the photo's alignment, then the predictor's seed face."""
+    inverter = PhotoInverter()
+    monkeypatch.setattr(inverter, "encode", lambda faces: predictor.source_latents())
+    return inverter
 
 
 @pytest.fixture
@@ -274,6 +287,137 @@ def test_export_writes_the_files_of_the_edit_command(editor, predictor, tmp_path
     assert not os.path.exists(os.path.dirname(again[0])) and session.export_folder is None
 
 
+def psnr(a, b, where):
+    error = a.astype(np.float64)[where] - b.astype(np.float64)[where]
+    return 10 * np.log10(255.0 ** 2 / np.mean(error ** 2))
+
+
+def far_from_quad(shape, quad):
+    """Mask [H, W] of the photo's pixels outside the bounding box of a face's quad (the paste mask lies inside)."""
+    (left, top), (right, bottom) = np.floor(quad.min(axis=0)).astype(int), np.ceil(quad.max(axis=0)).astype(int)
+    far = np.ones(shape[:2], bool)
+    far[max(top, 0):bottom + 1, max(left, 0):right + 1] = False
+    return far
+
+
+@pytest.fixture
+def photo_session(editor, photo_inverter, monkeypatch):
+    """(session on PORTRAIT, its InvertedPhoto), the inversion perfect: the unedited face renders as the
+    aligned crop (box-averaged to the generator's 64 px), every edit as the generator renders it."""
+    inverted = photo_inverter.invert(PORTRAIT, 1, "ignore")
+    crop = np.asarray(inverted.faces[0].image.resize((64, 64), Image.Resampling.BOX))
+    start = editor.styles(inverted.latents[0])
+    render = editor.render
+
+    def perfect_render(styles, preview=False):
+        unedited = all(np.array_equal(s, t) for s, t in zip(styles, start))
+        return crop if unedited and not preview else render(styles, preview)
+
+    monkeypatch.setattr(editor, "render", perfect_render)
+    return EditSession(editor, inverted.latents[0], photo_face(PORTRAIT, inverted)), inverted
+
+
+def test_a_photo_face_is_pasted_back_after_full_renders_only(photo_session, monkeypatch):
+    session, inverted = photo_session
+    photo, quad = np.asarray(load_rgb(PORTRAIT)), inverted.faces[0].quad
+    far = far_from_quad(photo.shape, quad)
+    assert session.photo.stem == "face_psp_input" and far.mean() > 0.2
+    np.testing.assert_array_equal(session.base_pasted, session.pasted)
+
+    session.edit(NEUTRAL, TARGET, BETA, 0.0)  # strength 0: the photo's own face, through the 64 px crop
+    _, mask = paste_face(photo, session.image, quad)
+    assert session.pasted.shape == photo.shape and (mask == 1).mean() > 0.05
+    np.testing.assert_array_equal(session.pasted[far], photo[far])
+    assert psnr(session.pasted, photo, mask > 0) > 25.0  # measured 28.1 dB; the same face pasted 5 px off: 19.7 dB
+
+    session.edit(NEUTRAL, TARGET, BETA, 3.0)
+    edited = session.pasted
+    np.testing.assert_array_equal(edited, paste_face(photo, session.image, quad)[0])
+    np.testing.assert_array_equal(edited[far], photo[far])
+    assert np.abs(edited[mask == 1].astype(int) - photo[mask == 1]).mean() > 10  # the edited face, not the photo's
+
+    pastes = []
+    with monkeypatch.context() as patch:
+        patch.setattr("ppgan.apps.styleclip_app.paste_edits", lambda *args: pastes.append(args))
+        session.edit(NEUTRAL, TARGET, BETA, 4.0, preview=True)
+    assert pastes == []  # a preview pastes nothing (the page keeps showing the last full one)
+
+    session.edit(NEUTRAL, TARGET, BETA, 3.0)
+    session.accept()  # the accepted edit is the new start: its photo too
+    np.testing.assert_array_equal(session.base_pasted, edited)
+    np.testing.assert_array_equal(session.pasted, edited)
+    session.reset()
+    assert psnr(session.pasted, photo, mask > 0) > 25.0
+
+
+def test_export_of_a_photo_face_has_the_pasted_photos(photo_session, editor, predictor, tmp_path, monkeypatch):
+    session, inverted = photo_session
+    photo, quad = np.asarray(load_rgb(PORTRAIT)), inverted.faces[0].quad
+    session.edit(NEUTRAL, TARGET, BETA, 3.0)
+    paths = session.export((-2.0, 0.0, 3.0, 5.0))
+    folder = session.export_folder
+    photo_names = ["face_psp_input.edited.png"] + [f"face_psp_input.edited_{o}.png" for o in ("-2", "0", "3", "5")]
+    assert sorted(os.listdir(folder)) == sorted(os.path.basename(path) for path in paths)
+    assert set(photo_names) <= set(os.listdir(folder)) and len(paths) == 8 + 5
+    outputs = read_outputs(folder)
+    for offset in ("-2", "0", "3", "5"):  # each the photo with that strength's face file pasted back
+        pasted = outputs[f"face_psp_input.edited_{offset}.png"]
+        assert pasted.shape == photo.shape
+        np.testing.assert_array_equal(pasted, paste_face(photo, outputs[f"dst.editing_{offset}.png"], quad)[0])
+    np.testing.assert_array_equal(outputs["face_psp_input.edited.png"], session.pasted)  # the edit on the page
+    assert psnr(outputs["face_psp_input.edited_0.png"], photo, paste_face(photo, session.base_image, quad)[1] > 0) > 25
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where a failed export would leave its folder
+    write_png = styleganv2clip_predictor.write_png
+
+    def full_disk(path, image):
+        if ".edited_5" in path:
+            raise OSError(errno.ENOSPC, "No space left on device", path)
+        return write_png(path, image)
+
+    monkeypatch.setattr(styleganv2clip_predictor, "write_png", full_disk)
+    with pytest.raises(UserError, match="No space left on device"):
+        session.export((5.0,))
+    assert os.listdir(tmp_path) == [] and session.export_folder == folder  # nothing of it, the last export kept
+    session.close()
+
+    seed_session = EditSession(editor, predictor.source_latents()[0])
+    seed_session.edit(NEUTRAL, TARGET, BETA, 3.0)
+    names = [os.path.basename(path) for path in seed_session.export((1.0,))]
+    assert seed_session.pasted is None and not any(".edited" in name for name in names) and len(names) == 6
+    seed_session.close()
+
+
+def handler(app, name):
+    """The page's event handler called ``name``."""
+    return next(block_fn.fn for block_fn in app.fns.values() if block_fn.fn.__name__ == name)
+
+
+def no_progress(*args, **kwargs):
+    """Stands for Gradio's progress bar when a test calls a handler."""
+
+
+def test_the_edited_photo_pane_follows_the_face(predictor, photo_inverter):
+    app = build_app(predictor, neutral=NEUTRAL, beta=BETA, photo_inverter=photo_inverter)
+    pane = next(block for block in app.blocks.values() if block.elem_id == "edited_photo")
+    shown = handler(app, "pick_photo")(None, FACE_PHOTO, progress=no_progress)
+    session = next(value for value in shown.values() if isinstance(value, EditSession))
+    assert shown[pane]["visible"] and shown[pane]["value"] is session.pasted
+    assert session.pasted.shape == np.asarray(load_rgb(FACE_PHOTO)).shape
+
+    edit = (session, NEUTRAL, TARGET, BETA, False, 3.0)
+    assert pane not in handler(app, "preview")(*edit)  # a preview leaves the photo pane as it is
+    shown = handler(app, "full")(*edit, progress=no_progress)
+    assert shown[pane] is session.pasted and not np.array_equal(session.pasted, session.base_pasted)
+    shown = handler(app, "accept_edit")(session)
+    assert shown[pane]["visible"] and shown[pane]["value"] is session.base_pasted
+
+    shown = handler(app, "pick_seed")(session, 3, progress=no_progress)  # a seed face: no photo to show
+    assert shown[pane] == {"__type__": "update", "value": None, "visible": False}
+    seed_session = next(value for value in shown.values() if isinstance(value, EditSession))
+    assert handler(app, "full")(seed_session, *edit[1:], progress=no_progress)[pane] is None
+
+
 def test_strip_strengths_and_upload_paths_in_errors():
     assert parse_strengths("-5, -2.5 0 2.5 5 5") == (-5.0, -2.5, 0.0, 2.5, 5.0)
     for text, message in (("1 two 3", "strip strength 'two' is not a number"), ("  ", "no strip strength"),
@@ -400,13 +544,11 @@ def set_target(page, text):
     box.press("Enter")
 
 
-def test_page_in_headless_chromium(editor, predictor, monkeypatch, tmp_path):
+def test_page_in_headless_chromium(editor, predictor, photo_inverter, monkeypatch, tmp_path):
     renders = []
     render = Editor.render
     monkeypatch.setattr(Editor, "render", lambda self, styles, preview=False: renders.append(preview) or
                         render(self, styles, preview))
-    inverter = PhotoInverter()  # the page's inverter up to pSp (no weights here): alignment, then a sampled face
-    monkeypatch.setattr(inverter, "encode", lambda faces: predictor.source_latents())
 
     latent = np.random.default_rng(1).standard_normal((10, 64)).astype(np.float32)
     latent_path, not_an_image = str(tmp_path / "face.npy"), str(tmp_path / "holiday.jpg")
@@ -414,13 +556,14 @@ def test_page_in_headless_chromium(editor, predictor, monkeypatch, tmp_path):
     with open(not_an_image, "w") as f:
         f.write("not a picture")
     base = editor.styles(predictor.source_latents()[0])
-    app = build_app(predictor, neutral=NEUTRAL, beta=BETA, photo_inverter=aligned_inversion(inverter))
+    app = build_app(predictor, neutral=NEUTRAL, beta=BETA, photo_inverter=photo_inverter)
     with served_page(app, tmp_path, monkeypatch) as (playwright, browser, url):
         expect = playwright.expect
         page = open_page(browser, url)
         status = page.locator("#status")
         expect(status).to_contain_text("Type a target", timeout=60_000)
         assert slider_value(page, "alpha") == 0  # no edit shown: the strength starts at 0
+        expect(page.locator("#edited_photo")).to_be_hidden()  # a seed face has no photo
         np.testing.assert_array_equal(shown_image(page, "edited"), editor.render(base))
 
         page.locator("#target textarea, #target input").first.fill(TARGET)
@@ -482,6 +625,16 @@ def test_page_in_headless_chromium(editor, predictor, monkeypatch, tmp_path):
         expect(status).to_contain_text("New face", timeout=60_000)
         assert shown_image(page, "aligned").shape == (256, 256, 3)
         np.testing.assert_array_equal(shown_image(page, "inversion"), shown_image(page, "original"))
+        photo, quad = np.asarray(load_rgb(FACE_PHOTO)), photo_inverter.align(FACE_PHOTO)[0].quad
+        wait_for_image(page, "edited_photo", paste_face(photo, editor.render(base), quad)[0])  # at its own size
+        type_slider(page, "alpha", 2)
+        glasses = editor.render(edit_styles(base, editor.direction(NEUTRAL, "face with glasses", BETA).delta_s, 2.0))
+        wait_for_image(page, "edited", glasses)
+        wait_for_image(page, "edited_photo", paste_face(photo, glasses, quad)[0])
+        page.get_by_role("tab", name="Seed").click()
+        page.get_by_role("button", name="Sample face").click()
+        expect(status).to_contain_text("New face", timeout=60_000)
+        expect(page.locator("#edited_photo")).to_be_hidden()
         page.get_by_role("tab", name="Latent (.npy)").click()
         page.locator("#latent input[type=file]").set_input_files(latent_path)
         expect(status).to_contain_text("New face", timeout=60_000)  # the server kept running

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ppgan.faceutils import FaceAligner, load_rgb, paste_face, paste_faces, quad_to_output
+from ppgan.faceutils import FaceAligner, load_rgb, paste_edits, paste_face, paste_faces, quad_to_output
 from ppgan.faceutils.paste import aligned_to_photo, ellipse_mask, load_alignment
 from ppgan.utils.errors import UserError
 
@@ -99,6 +99,18 @@ def test_two_faces_are_aligned_largest_first_and_both_pasted_back(aligner, two_f
     for face in faces:
         for x, y in np.rint(eye_centres(face.landmarks)).astype(int):
             assert mask[y, x] == 1.0
+
+
+def test_paste_edits_gives_one_photo_per_edit_of_every_face(aligner, two_faces):
+    faces = aligner.align_faces(two_faces, 256)
+    quads = [face.quad for face in faces]
+    grey, white = np.full((64, 64, 3), 100, np.uint8), np.full((64, 64, 3), 255, np.uint8)
+    photos = paste_edits(two_faces, quads, [[grey, white], [white, grey]])  # [K=2 edits, N=2 faces]
+    assert len(photos) == 2 and all(photo.shape == (400, 720, 3) for photo in photos)
+    for photo, levels in zip(photos, [(100, 255), (255, 100)]):
+        for face, level in zip(faces, levels):
+            x, y = np.rint(eye_centres(face.landmarks)[0]).astype(int)
+            assert (photo[y, x] == level).all()
 
 
 def test_an_edited_crop_changes_the_face_only(aligner):

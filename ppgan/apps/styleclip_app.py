@@ -8,6 +8,7 @@ at ``preview_size``, with no work past that layer), the full resolution on relea
 in typing). All model work runs on one thread (``ppgan.utils.model_thread``).
 """
 import argparse
+import collections
 import functools
 import os
 import shutil
@@ -21,9 +22,9 @@ if __name__ == "__main__":  # python -m ppgan.apps.styleclip_app: set up before 
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 
+from ..faceutils import paste_edits  # noqa: E402
 from ..models.generators import StyleGANv2Generator  # noqa: E402
 from ..models.generators.fast_synthesis import SynthesisProgram  # noqa: E402
-from ..models.generators.generator_pixel2style2pixel import INPUT_SIZE  # noqa: E402
 from ..styleclip.directions import edit_styles  # noqa: E402
 from ..utils.checks import check_seed  # noqa: E402
 from ..utils.cli import add_generator_args, check_port_free, generator_spec, run_cli  # noqa: E402
@@ -33,7 +34,7 @@ from ..utils.model_thread import shared_model_thread  # noqa: E402
 from .inversion import PhotoInverter  # noqa: E402
 from .styleganv2clip_predictor import (DEFAULT_BETA, DEFAULT_OFFSET, DST_NAME, SRC_NAME, STRIP_NAME,  # noqa: E402
                                        STYLES_NAME, StyleGANv2ClipPredictor, TEMPLATE_SETS, as_beta, as_offsets,
-                                       check_texts, offset_name, psp_spec)
+                                       check_texts, offset_name, photo_edit_files, psp_spec)
 
 PREVIEW_SIZE = 256
 ALPHA_RANGE = (-10.0, 10.0)
@@ -130,6 +131,16 @@ class Editor:
         return self.model_thread.call(lambda: self.predictor.source_latents(path)[0])
 
 
+PhotoFace = collections.namedtuple("PhotoFace", "stem photo quad")
+PhotoFace.__doc__ = ("The photo a page's face came from: stem (the upload's file name without extension), "
+                     "photo (uint8 [H, W, 3]) and quad (float64 [4, 2], the face's alignment quad in it).")
+
+
+def photo_face(path, inverted):
+    """PhotoFace of the largest face of ``inverted`` (the ``InvertedPhoto`` of the upload at ``path``)."""
+    return PhotoFace(os.path.splitext(os.path.basename(path))[0], np.asarray(inverted.photo), inverted.faces[0].quad)
+
+
 class EditSession:
     """One face being edited on one page: the picked S code, the accepted edits and the edit on top.
 
@@ -137,10 +148,14 @@ class EditSession:
     code, image), oldest first, ``base`` the start of the current edit (the last accepted
     edit, or the original), ``direction`` and ``alpha`` the edit, ``image`` its last full
     render (None after a preview or a failed edit). ``export_folder`` holds the last export.
+    ``photo``: the ``PhotoFace`` the face came from (None: a seed or .npy face); ``pasted``
+    and ``base_pasted`` are that photo with the face of ``image`` (``base_image`` while
+    ``image`` is None) and of ``base_image`` pasted back, uint8 [H, W, 3] (None without a photo).
     """
 
-    def __init__(self, editor, latent):
+    def __init__(self, editor, latent, photo=None):
         self.editor = editor
+        self.photo = photo
         self.original = editor.styles(latent)
         self.original_image = editor.render(self.original)
         self.history = []
@@ -162,12 +177,18 @@ class EditSession:
         if settings == self._shown:
             return None
         self.direction = self._shown = self.image = None  # and so they stay if the direction raises
+        self.pasted = self.base_pasted
         self.direction, self.alpha = self.editor.direction(neutral, target, as_beta(beta)), float(alpha)
         self.description = f"'{neutral}' -> '{target}' at {self.alpha:g} (beta {self.direction.beta:g})"
         image = self.editor.render(self.styles, preview)
         if not preview:
-            self._shown, self.image = settings, image
+            self._shown, self.image, self.pasted = settings, image, self.paste(image)
         return image
+
+    def paste(self, face):
+        """The photo with ``face`` (uint8 [R, R, 3]) pasted back over the face's quad: uint8 [H, W, 3]; None
+        without a photo."""
+        return None if self.photo is None else paste_edits(self.photo.photo, [self.photo.quad], [[face]])[0]
 
     def accept(self):
         """Make the current edit the starting point of the next (chained edits); alpha goes back to 0."""
@@ -193,6 +214,7 @@ class EditSession:
 
     def _rebase(self, keep_direction=False):
         self.base, self.base_image = (self.history[-1][1:] if self.history else (self.original, self.original_image))
+        self.base_pasted = self.pasted = self.paste(self.base_image)
         if not keep_direction:
             self.direction = None
         self.alpha, self.image, self._shown = 0.0, None, None
@@ -208,7 +230,9 @@ class EditSession:
 
         The files are those of ``styleganv2clip.py --direction_offset <strip_offsets> <alpha>``
         for ``base``: src.editing.png, dst.editing_{offset}.png, dst.editing.png (the current
-        strength), the strip and dst.editing.pd. ``progress`` wraps the list of renders.
+        strength), the strip and dst.editing.pd; for a face from a photo also that command's
+        ``<stem>.edited_{offset}.png`` and ``<stem>.edited.png`` (the photo with the face pasted back).
+        ``progress`` wraps the list of renders.
         """
         if self.direction is None:
             raise UserError("no edit to export: type a target description and move the strength slider")
@@ -217,33 +241,28 @@ class EditSession:
         missing = [offset for offset in offsets if offset not in known]
         for offset in progress(missing):
             known[offset] = self.editor.render(edit_styles(self.base, self.direction.delta_s, offset))
-        images = np.stack([self.base_image] + [known[offset] for offset in offsets])[None]
+        faces = [known[offset] for offset in offsets]
+        images = np.stack([self.base_image] + faces)[None]
         folder = tempfile.mkdtemp(prefix="styleclip_app_")
         try:
-            self.editor.model_thread.call(self.editor.predictor.save, images, self.styles, offsets, folder)
+            photo_files = {} if self.photo is None else photo_edit_files(
+                folder, self.photo.stem, offsets,
+                paste_edits(self.photo.photo, [self.photo.quad], [[face] for face in faces]))
+            self.editor.model_thread.call(self.editor.predictor.save, images, self.styles, offsets, folder,
+                                          photo_files)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         self.close()
         self.export_folder = folder
         names = [SRC_NAME] + [offset_name(offset) for offset in offsets] + [DST_NAME, STRIP_NAME, STYLES_NAME]
-        return [os.path.join(folder, name) for name in names]
+        return [os.path.join(folder, name) for name in names] + list(photo_files)
 
     def close(self):
         """Delete the last export's folder (the page copied its files for download)."""
         if self.export_folder is not None:
             shutil.rmtree(self.export_folder, ignore_errors=True)
             self.export_folder = None
-
-
-def aligned_inversion(inverter):
-    """The page's photo inverter over a ``PhotoInverter``: photo path -> (W+ of its largest face, that face
-    aligned, uint8 [256, 256, 3])."""
-    def invert(path):
-        faces = inverter.psp.aligner.align_faces(path, INPUT_SIZE, max_faces=1, extra_faces="ignore",
-                                                 name=os.path.basename(path))
-        return inverter.encode(faces)[0], np.asarray(faces[0].image)
-    return invert
 
 
 def parse_strengths(text):
@@ -281,9 +300,10 @@ def build_app(predictor, latent=None, neutral="face", target="", alpha=DEFAULT_O
 
     ``latent``: the first face (W+ [n_latent, style_dim]; None: the predictor's seed);
     neutral, target, alpha, beta ('auto' or a number): the first edit (applied at once when
-    ``target`` is given; otherwise the strength starts at 0); ``photo_inverter``: a callable
-    photo path -> (W+, aligned face uint8 [H, W, 3]), which adds the Photo tab; ``delete_cache``:
-    Gradio's (every s, older than s) clean-up of its cached uploads and images.
+    ``target`` is given; otherwise the strength starts at 0); ``photo_inverter``: a ``PhotoInverter``
+    (``invert(path, max_faces, extra_faces)`` -> ``InvertedPhoto``), which adds the Photo tab and,
+    for a photo's face, the edited photo; ``delete_cache``: Gradio's (every s, older than s)
+    clean-up of its cached uploads and images.
     """
     import gradio as gr
 
@@ -332,15 +352,23 @@ def build_app(predictor, latent=None, neutral="face", target="", alpha=DEFAULT_O
                                         elem_id="original", elem_classes="fit")
                     edited = gr.Image(label="Edited", format="png", interactive=False, height=IMAGE_HEIGHT,
                                       elem_id="edited", elem_classes="fit")
+                edited_photo = gr.Image(label="Edited photo (the face pasted back)", format="png", interactive=False,
+                                        height=IMAGE_HEIGHT, visible=False, elem_id="edited_photo",
+                                        elem_classes="fit")
                 status = gr.Markdown(elem_id="status")
                 with gr.Row():
                     strip_alphas = gr.Textbox(STRIP_ALPHAS, label="Strip strengths", elem_id="strip")
                     export_button = gr.Button("Export files")
                 downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
 
+        def photo_shown(session):
+            """The edited photo pane: the session's pasted photo, hidden for a face without a photo."""
+            return gr.update(value=session.pasted, visible=session.photo is not None)
+
         def face_shown(session, message):
             return {session_state: session, original: session.base_image, edited: session.base_image,
-                    alpha_slider: session.alpha, history: session.history_text(), status: message}
+                    edited_photo: photo_shown(session), alpha_slider: session.alpha,
+                    history: session.history_text(), status: message}
 
         def start():
             new = EditSession(editor, editor.source_latent() if latent is None else latent)
@@ -354,48 +382,49 @@ def build_app(predictor, latent=None, neutral="face", target="", alpha=DEFAULT_O
                     shown[status] = error_message(exc)
             return shown
 
-        def picked(old, make_latent, source, progress, upload=None):
+        def picked(old, make_session, source, progress, upload=None):
             progress(0, desc="Loading the face")
             try:
-                face = make_latent(source)
+                session = make_session(source)
             except UserError as exc:
                 return {status: error_message(exc, upload)}
             if old is not None:
                 old.close()
-            return face_shown(EditSession(editor, face), "New face: type a target description, then move the "
-                              "strength slider.")
+            return face_shown(session, "New face: type a target description, then move the strength slider.")
 
         def pick_seed(old, seed, progress=gr.Progress()):
-            return picked(old, editor.seed_latent, seed, progress)
+            return picked(old, lambda seed: EditSession(editor, editor.seed_latent(seed)), seed, progress)
 
         def pick_latent(old, path, progress=gr.Progress()):
             if path is None:
                 return {status: gr.skip()}
-            return picked(old, editor.source_latent, path, progress, path)
+            return picked(old, lambda path: EditSession(editor, editor.source_latent(path)), path, progress, path)
 
         def pick_photo(old, path, progress=gr.Progress()):
             if path is None:
                 return {status: gr.skip()}
-            inverted = {}
+            inverted = []
 
-            def invert(path):
-                inverted["latent"], inverted["aligned"] = editor.model_thread.call(photo_inverter, path)
-                return inverted["latent"]
+            def photo_session(path):
+                inverted.append(editor.model_thread.call(photo_inverter.invert, path, 1, "ignore"))
+                return EditSession(editor, inverted[0].latents[0], photo_face(path, inverted[0]))
 
-            shown = picked(old, invert, path, progress, path)
+            shown = picked(old, photo_session, path, progress, path)
             if session_state in shown:
-                shown.update({aligned: inverted["aligned"], inversion: shown[original]})
+                shown.update({aligned: np.asarray(inverted[0].faces[0].image), inversion: shown[original]})
             return {**shown, photo: None}  # the upload area is ready for the next photo
 
         def edit(session, neutral, target, beta, auto, alpha, preview=False):
             try:
                 image = session.edit(neutral, target, "auto" if auto else beta, alpha, preview)
             except UserError as exc:
-                return {edited: session.base_image, status: error_message(exc)}
-            if image is None:
-                return {status: gr.skip()}
-            return {edited: image,
-                    status: channel_message(session.direction, neutral, target, editor.preview_size if preview else None)}
+                shown = {edited: session.base_image, status: error_message(exc)}
+            else:
+                if image is None:
+                    return {status: gr.skip()}
+                shown = {edited: image, status: channel_message(session.direction, neutral, target,
+                                                                editor.preview_size if preview else None)}
+            return shown if preview else {**shown, edited_photo: session.pasted}  # previews leave the photo
 
         def full(session, neutral, target, beta, auto, alpha, progress=gr.Progress()):
             progress(0, desc="Rendering")
@@ -427,13 +456,16 @@ def build_app(predictor, latent=None, neutral="face", target="", alpha=DEFAULT_O
                                        lambda offsets: progress.tqdm(offsets, desc="Rendering the strip"))
             except UserError as exc:
                 return {status: error_message(exc)}
+            pasted = ", the photo with the face pasted back" if session.photo is not None else ""
             return {downloads: paths, status: "Exported the files of the edit command (source, every strength, "
-                                              "the current edit as dst.editing.png, the strip, the S code) below."}
+                                              f"the current edit as dst.editing.png, the strip, the S code{pasted}) "
+                                              "below."}
 
         queued = dict(concurrency_limit=1, concurrency_id=MODEL_QUEUE)
-        face_outputs = [session_state, original, edited, alpha_slider, history, status]
+        face_outputs = [session_state, original, edited, edited_photo, alpha_slider, history, status]
         edit_inputs = [session_state, neutral_box, target_box, beta_slider, auto_box, alpha_slider]
-        edit_outputs = [edited, status]
+        preview_outputs = [edited, status]
+        edit_outputs = preview_outputs + [edited_photo]
         app.load(start, None, face_outputs, **queued)
         sample.click(pick_seed, [session_state, seed], face_outputs, **queued)
         latent_file.upload(pick_latent, [session_state, latent_file], face_outputs, **queued)
@@ -443,7 +475,7 @@ def build_app(predictor, latent=None, neutral="face", target="", alpha=DEFAULT_O
             event(full, edit_inputs, edit_outputs, **queued)
         examples.load_input_event.then(full, edit_inputs, edit_outputs, **queued)
         for slider in (alpha_slider, beta_slider):
-            slider.input(preview, edit_inputs, edit_outputs, show_progress="hidden", trigger_mode="always_last",
+            slider.input(preview, edit_inputs, preview_outputs, show_progress="hidden", trigger_mode="always_last",
                          **queued)
             slider.release(full, edit_inputs, edit_outputs, show_progress="minimal", trigger_mode="always_last",
                            **queued)
@@ -514,7 +546,7 @@ def main(argv=None):
     inverter = None if psp is None else PhotoInverter(landmark_model=args.landmark_model, spec=psp,
                                                       latent_shape=(g.n_latent, g.style_dim))
     app = build_app(predictor, latent, args.neutral, args.target, args.direction_offset, beta, args.preview_size,
-                    None if inverter is None else aligned_inversion(inverter))
+                    inverter)
     launch_app(app, server_name=args.host, server_port=args.port)
 
 

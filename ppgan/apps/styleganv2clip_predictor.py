@@ -40,7 +40,7 @@ from ..utils.checks import SEED_MAX, check_int, check_seed, load_npy, plain  # n
 from ..utils.download import resolve_weights  # noqa: E402
 from ..utils.errors import UserError  # noqa: E402
 from ..utils.fileio import atomic_files, check_output_files, check_writable_dir  # noqa: E402
-from ..faceutils import collect_images, load_rgb, paste_faces  # noqa: E402
+from ..faceutils import collect_images, load_rgb, paste_edits  # noqa: E402
 from ..utils.image import make_grid, write_png  # noqa: E402
 from .styleganv2_predictor import StyleGANv2Predictor  # noqa: E402
 
@@ -82,6 +82,13 @@ def offset_name(offset):
 def photo_edit_names(stem, offsets):
     """Pasted-back photo names: ``<stem>.edited_{offset}.png`` per offset, then ``<stem>.edited.png``."""
     return [f"{stem}.edited_{offset:g}.png" for offset in offsets] + [f"{stem}.edited.png"]
+
+
+def photo_edit_files(folder, stem, offsets, pasted):
+    """{path in ``folder``: pasted photo} for ``photo_edit_names``: pasted[k] (uint8 [H,W,3]) is the photo
+    at offsets[k], and ``<stem>.edited.png`` the last one."""
+    paths = [os.path.join(folder, name) for name in photo_edit_names(stem, offsets)]
+    return dict(zip(paths, list(pasted) + [pasted[-1]]))
 
 
 def strip_image(images, tile=STRIP_TILE):
@@ -235,18 +242,23 @@ class StyleGANv2ClipPredictor(StyleGANv2Predictor):
         """Output folder of each face: the folder (default ``output_path``) for one face, ``folder/face_{i}`` for several."""
         return face_folders(self.output_path if output_path is None else output_path, num_faces)
 
-    def save(self, images, last_styles, offsets, output_path=None):
+    def save(self, images, last_styles, offsets, output_path=None, photo_files=None):
         """Write every face's files, all or none (see ``atomic_files``). Returns the face folders.
 
         Per face: src.editing.png, dst.editing_{offset}.png, dst.editing.png (the last
         offset), dst.editing_strip.png (source, then every offset, left to right, tiles at
         most 256 px high) and dst.editing.pd (S of the last offset: paddle.save of a list
         of [1, C_l] tensors). ``output_path``: another folder than the predictor's.
+        ``photo_files``: {path: uint8 [H,W,3]} written in the same set (``photo_edit_files``).
         """
+        photo_files = photo_files or {}
         folders = self.face_folders(len(images), output_path)
-        check_output_files(output_files(folders, offsets))
-        with atomic_files(os.path.commonpath([os.path.abspath(folder) for folder in folders]),
-                          "--output_path") as staged:
+        check_output_files(output_files(folders, offsets) + list(photo_files))
+        root = os.path.commonpath([os.path.abspath(folder) for folder in
+                                   folders + [os.path.dirname(path) for path in photo_files]])
+        with atomic_files(root, "--output_path") as staged:
+            for path, image in photo_files.items():
+                write_png(staged.path(path), image)
             self._stage_face_files(staged, folders, images, last_styles, offsets)
         return folders
 
@@ -281,14 +293,9 @@ class StyleGANv2ClipPredictor(StyleGANv2Predictor):
         paths = [os.path.join(self.output_path, name) for name in photo_edit_names(stem, offsets)]
         check_output_files(paths + output_files(folders, offsets))
         images, last_styles = self.render_with_progress(inverted.latents, direction.delta_s, offsets)
-        photo = np.asarray(inverted.photo)
-        quads = [face.quad for face in inverted.faces]
-        pasted = [paste_faces(photo, images[:, 1 + k], quads, colour_match)[0] for k in range(len(offsets))]
-        root = os.path.commonpath([os.path.abspath(folder) for folder in [self.output_path] + folders])
-        with atomic_files(root, "--output_path") as staged:
-            for path, image in zip(paths, pasted + pasted[-1:]):
-                write_png(staged.path(path), image)
-            self._stage_face_files(staged, folders, images, last_styles, offsets)
+        pasted = paste_edits(np.asarray(inverted.photo), [face.quad for face in inverted.faces],
+                             images[:, 1:].swapaxes(0, 1), colour_match)
+        self.save(images, last_styles, offsets, files_path, photo_edit_files(self.output_path, stem, offsets, pasted))
         return folders, paths
 
     def run(self, latent=None, neutral="face", target="smiling face", offset=None, beta_threshold=DEFAULT_BETA,

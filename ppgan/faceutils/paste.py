@@ -122,6 +122,15 @@ def paste_faces(photo, aligned_images, quads, colour_match=False):
     return result, union
 
 
+def paste_edits(photo, quads, edits, colour_match=False):
+    """The photo once per edit of its faces, each face pasted back over its quad.
+
+    photo: uint8 [H,W,3] (or PIL RGB); quads: [N,4,2], one per face; edits: K edits of the
+    N faces, uint8 [K,N,S,S,3] (any S). Returns K photos, uint8 [H,W,3].
+    """
+    return [paste_faces(photo, faces, quads, colour_match)[0] for faces in edits]
+
+
 def alignment_json_path(aligned_path):
     """The JSON saved beside an aligned crop: ``x_aligned.png`` -> ``x_aligned.json``."""
     return os.path.splitext(aligned_path)[0] + ".json"
