@@ -44,6 +44,34 @@ def small_generator():
     return generator
 
 
+@pytest.fixture(scope="session")
+def small_generator_weights(tmp_path_factory):
+    """The weights of ``small_generator`` in a .pdparams file (flags: ``SMALL_FLAGS``)."""
+    from ppgan.models.generators import StyleGANv2Generator
+
+    paddle.seed(0)
+    path = str(tmp_path_factory.mktemp("small_generator") / "g.pdparams")
+    paddle.save(StyleGANv2Generator(64, 64, 2, channels=SMALL_CHANNELS).state_dict(), path)
+    return path
+
+
+SMALL_FLAGS = ["--size", "64", "--style_dim", "64", "--n_mlp", "2", "--channels", "4:32,8:32,16:16,32:16,64:8"]
+
+
+def two_face_photo():
+    """Two fixture portraits side by side on grey (the left one larger): RGB PIL 720x400."""
+    from PIL import Image
+
+    from ppgan.faceutils import load_rgb
+
+    left = load_rgb(os.path.join(FIXTURES, "ffhq_e4e_0.jpg")).resize((400, 400), Image.Resampling.LANCZOS)
+    right = load_rgb(os.path.join(FIXTURES, "ffhq_e4e_1.jpg")).resize((320, 320), Image.Resampling.LANCZOS)
+    group = Image.new("RGB", (720, 400), (120, 120, 120))
+    group.paste(left, (0, 0))
+    group.paste(right, (400, 40))
+    return group
+
+
 # A pSp with a 32 px decoder (W+ [8, 512]); the encoder is the full IR-SE-50, as released.
 SMALL_PSP_OPTS = dict(encoder_type="GradualStyleEncoder", input_nc=3, start_from_latent_avg=True, learn_in_w=False,
                       output_size=32, style_dim=512, n_mlp=2, channel_multiplier=2,
@@ -90,6 +118,12 @@ def config_f_32px_files(tmp_path_factory):
     fs3 = np.random.default_rng(0).standard_normal((rows, 512)).astype(np.float32)
     paddle.save(paddle.to_tensor(fs3 / np.linalg.norm(fs3, axis=1, keepdims=True)), str(root / "fs3.pdparams"))
     return root
+
+
+def listing(directory):
+    """Every file below ``directory`` (relative paths, sorted), empty when it does not exist."""
+    return sorted(os.path.relpath(os.path.join(root, name), directory)
+                  for root, _, names in os.walk(directory) for name in names)
 
 
 TOOL_SCRIPTS = {"styleganv2": "applications/tools/styleganv2.py", "getf": "styleclip_getf.py",

@@ -15,11 +15,11 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import FIXTURES, REPO_ROOT, tool_main
+from conftest import FIXTURES, REPO_ROOT, SMALL_FLAGS, tool_main
 
 from ppgan.utils.cli import run_cli
 
-SMALL = ["--size", "64", "--style_dim", "64", "--n_mlp", "2", "--channels", "4:32,8:32,16:16,32:16,64:8"]
+
 PHOTO = os.path.join(FIXTURES, "face_psp_input.jpg")
 
 
@@ -56,17 +56,6 @@ def workspace(tmp_path_factory, small_generator_weights):
     return root
 
 
-@pytest.fixture(scope="module")
-def small_generator_weights(tmp_path_factory):
-    from conftest import SMALL_CHANNELS
-    from ppgan.models.generators import StyleGANv2Generator
-
-    paddle.seed(0)
-    path = str(tmp_path_factory.mktemp("weights") / "g.pdparams")
-    paddle.save(StyleGANv2Generator(64, 64, 2, channels=SMALL_CHANNELS).state_dict(), path)
-    return path
-
-
 def _set(flag, value):
     """``--flag=value``: argparse takes ``-inf`` or ``-5`` after ``=`` only."""
     return [f"{flag}={value}"]
@@ -74,7 +63,7 @@ def _set(flag, value):
 
 def _cases():
     """(tool, arguments, a fragment the error line must hold); {root} is the workspace."""
-    sample = ["--weight_path", "{root}/g.pdparams", *SMALL, "--output_path", "{root}/out/sample"]
+    sample = ["--weight_path", "{root}/g.pdparams", *SMALL_FLAGS, "--output_path", "{root}/out/sample"]
     getf = ["--weight_path", "{root}/g.pdparams", "--output_dir", "{root}/out/stats", "--num_samples", "100",
             "--num_saved", "10"]
     edit = ["--target", "smiling face", "--output_path", "{root}/out/edit", "--latent", "{root}/w.npy"]
@@ -170,9 +159,9 @@ def _cases():
         ("psp", ["--input_image", "{root}/folder", "--output_path", "{root}/out/psp"], "is a folder"),
         ("psp", ["--input_image", "{root}/missing.jpg", "--output_path", "{root}/out/psp"], "does not exist"),
         ("psp", ["--input_image", PHOTO, "--output_path", "{root}/clash"], "dst.npy exists as a folder"),
-        ("export", ["--weight_path", "{root}/g.pdparams", *SMALL, "--output_dir", "{root}/clash"],
+        ("export", ["--weight_path", "{root}/g.pdparams", *SMALL_FLAGS, "--output_dir", "{root}/clash"],
          "synthesis.pdiparams exists as a folder"),
-        ("export", ["--weight_path", "{root}/g.pdparams", *SMALL, "--output_dir", "{root}/a_file"], "is a file"),
+        ("export", ["--weight_path", "{root}/g.pdparams", *SMALL_FLAGS, "--output_dir", "{root}/a_file"], "is a file"),
         ("app", ["--port", "0"], "--port"),
         ("app", ["--port", "70000"], "--port"),
     ]

@@ -14,29 +14,18 @@ import paddle
 import pytest
 from PIL import Image
 
-from conftest import FIXTURES, SMALL_CHANNELS, tool_main
+from conftest import FIXTURES, SMALL_CHANNELS, SMALL_FLAGS, tool_main
 
 from ppgan.styleclip.extract import (CPU_BATCH_SIZE, GPU_BATCH_SIZE, GPU_RESERVED_BYTES, RENDER_BYTES_1024,
                                      default_batch_size, default_render_batch)
 from ppgan.utils import runtime
 
 GB = 2 ** 30
-SMALL = ["--size", "64", "--style_dim", "64", "--n_mlp", "2", "--channels", "4:32,8:32,16:16,32:16,64:8"]
 PHOTO = os.path.join(FIXTURES, "face_psp_input.jpg")
 
 
 class DeviceChosen(Exception):
     """Raised by the recording ``select_device``: the tool got that far, no model was loaded."""
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    from ppgan.models.generators import StyleGANv2Generator
-
-    paddle.seed(0)
-    path = str(tmp_path_factory.mktemp("device_weights") / "g.pdparams")
-    paddle.save(StyleGANv2Generator(64, 64, 2, channels=SMALL_CHANNELS).state_dict(), path)
-    return path
 
 
 def _free_port():
@@ -47,7 +36,7 @@ def _free_port():
 
 def _tool_cases():
     out = "{tmp}/out"
-    generator = ["--weight_path", "{weights}", *SMALL]
+    generator = ["--weight_path", "{weights}", *SMALL_FLAGS]
     return {
         "styleganv2": generator + ["--output_path", out],
         "getf": generator + ["--output_dir", out, "--num_samples", "100", "--num_saved", "10"],
@@ -62,7 +51,8 @@ def _tool_cases():
 
 @pytest.mark.parametrize("tool", list(_tool_cases()))
 @pytest.mark.parametrize("cpu", [True, False])
-def test_every_tool_passes_its_cpu_flag_to_the_device_choice(tool, cpu, weights, tmp_path, monkeypatch):
+def test_every_tool_passes_its_cpu_flag_to_the_device_choice(tool, cpu, small_generator_weights, tmp_path,
+                                                              monkeypatch):
     chosen = []
 
     def record(cpu=False):
@@ -71,7 +61,7 @@ def test_every_tool_passes_its_cpu_flag_to_the_device_choice(tool, cpu, weights,
 
     monkeypatch.setattr(runtime, "select_device", record)
     (tmp_path / "out").mkdir()
-    argv = [arg.format(tmp=tmp_path, weights=weights) for arg in _tool_cases()[tool]] + (["--cpu"] if cpu else [])
+    argv = [arg.format(tmp=tmp_path, weights=small_generator_weights) for arg in _tool_cases()[tool]] + (["--cpu"] if cpu else [])
     with pytest.raises(DeviceChosen):
         tool_main(tool)(argv)
     assert chosen == [cpu]

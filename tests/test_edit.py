@@ -16,6 +16,8 @@ from PIL import Image
 import clip
 import paddle
 
+from conftest import listing
+
 from ppgan.apps import styleganv2clip_predictor as edit_module
 from ppgan.apps.styleganv2clip_predictor import (STRIP_NAME, StyleGANv2ClipPredictor, as_beta, as_offsets, edit_main,
                                                  main, read_latents, strip_image)
@@ -57,12 +59,6 @@ def expected_delta_s(flat):
 
 def numpy_selection(relevance, beta):
     return np.where(np.abs(relevance) >= beta, relevance, 0.0) / np.abs(relevance).max()
-
-
-def listing(directory):
-    """Every file below ``directory`` (relative paths), empty when it does not exist."""
-    return sorted(os.path.relpath(os.path.join(root, name), directory)
-                  for root, _, names in os.walk(directory) for name in names)
 
 
 @pytest.fixture(scope="module")

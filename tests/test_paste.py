@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import FIXTURES, tool_main, two_face_photo
+
 from ppgan.faceutils import FaceAligner, load_rgb, paste_edits, paste_face, paste_faces, quad_to_output
 from ppgan.faceutils.paste import aligned_to_photo, ellipse_mask, load_alignment
 from ppgan.utils.errors import UserError
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-FIXTURES = os.path.join(REPO, "tests", "fixtures")
 PORTRAIT = os.path.join(FIXTURES, "face_psp_input.jpg")
 
 
@@ -22,13 +22,7 @@ def aligner():
 
 @pytest.fixture(scope="module")
 def two_faces():
-    """Two fixture portraits side by side on grey (the left one larger): RGB PIL 720x400."""
-    left = load_rgb(os.path.join(FIXTURES, "ffhq_e4e_0.jpg")).resize((400, 400), Image.Resampling.LANCZOS)
-    right = load_rgb(os.path.join(FIXTURES, "ffhq_e4e_1.jpg")).resize((320, 320), Image.Resampling.LANCZOS)
-    group = Image.new("RGB", (720, 400), (120, 120, 120))
-    group.paste(left, (0, 0))
-    group.paste(right, (400, 40))
-    return group
+    return two_face_photo()
 
 
 def psnr(a, b, where):
@@ -149,13 +143,7 @@ def test_too_many_and_too_small_faces_are_user_errors(aligner, two_faces):
 
 
 def run_tool(*argv):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("face_align_tool", os.path.join(REPO, "applications", "tools",
-                                                                                  "face_align.py"))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool.main(list(argv))
+    return tool_main("face_align")(list(argv))
 
 
 def test_cli_writes_a_record_per_face_and_pastes_a_crop_back(two_faces, tmp_path, monkeypatch):

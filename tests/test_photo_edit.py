@@ -6,6 +6,8 @@ import paddle
 import pytest
 from PIL import Image
 
+from conftest import FIXTURES, listing, two_face_photo
+
 from ppgan.apps.inversion import PhotoInverter
 from ppgan.apps.styleganv2clip_predictor import edit_main
 from ppgan.faceutils import FaceAligner, load_rgb, paste_faces
@@ -13,28 +15,12 @@ from ppgan.models.generators import Pixel2Style2Pixel, StyleGANv2Generator
 from ppgan.styleclip.clip_encoder import save_random_clip_weights
 from ppgan.utils.errors import UserError
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-FIXTURES = os.path.join(REPO, "tests", "fixtures")
 CHANNELS = {4: 32, 8: 32, 16: 16, 32: 8}
 GENERATOR = dict(size=32, style_dim=512, n_mlp=2, channels=CHANNELS)
 GENERATOR_FLAGS = ["--size", "32", "--style_dim", "512", "--n_mlp", "2", "--channels", "4:32,8:32,16:16,32:8", "--cpu"]
 STYLE_CHANNELS = 168
 N_LATENT = 8
 OFFSETS = ["2", "5"]
-
-
-def listing(directory):
-    return sorted(os.path.relpath(os.path.join(root, name), directory)
-                  for root, _, names in os.walk(directory) for name in names)
-
-
-def two_face_photo():
-    left = load_rgb(os.path.join(FIXTURES, "ffhq_e4e_0.jpg")).resize((400, 400), Image.Resampling.LANCZOS)
-    right = load_rgb(os.path.join(FIXTURES, "ffhq_e4e_1.jpg")).resize((320, 320), Image.Resampling.LANCZOS)
-    group = Image.new("RGB", (720, 400), (120, 120, 120))
-    group.paste(left, (0, 0))
-    group.paste(right, (400, 40))
-    return group
 
 
 @pytest.fixture(scope="module")
