@@ -25,8 +25,8 @@ import paddle
 
 from ppgan.apps import styleganv2clip_predictor
 from ppgan.apps.inversion import PhotoInverter
-from ppgan.apps.styleclip_app import (Editor, EditSession, app_parser, build_app, error_message, launch_app,
-                                      parse_strengths, photo_face, preview_generator)
+from ppgan.apps.styleclip_app import (PHOTO_DISPLAY_SIDE, Editor, EditSession, app_parser, build_app, error_message,
+                                      launch_app, parse_strengths, photo_face, preview_generator)
 from ppgan.apps.styleganv2clip_predictor import DST_NAME, STRIP_NAME, STYLES_NAME, StyleGANv2ClipPredictor
 from ppgan.faceutils import load_rgb, paste_face
 from ppgan.models.generators import StyleGANv2Generator
@@ -542,6 +542,27 @@ def set_target(page, text):
     box = page.locator("#target textarea, #target input").first
     box.fill(text)
     box.press("Enter")
+
+
+def test_a_large_photo_is_shown_scaled_down_and_exported_at_its_size(predictor, photo_inverter, tmp_path):
+    large = tmp_path / "large.png"
+    portrait = load_rgb(PORTRAIT)
+    portrait.resize((portrait.width * 4, portrait.height * 4), Image.Resampling.BICUBIC).save(large)  # 1928 x 2400
+    app = build_app(predictor, neutral=NEUTRAL, beta=BETA, photo_inverter=photo_inverter)
+    pane = next(block for block in app.blocks.values() if block.elem_id == "edited_photo")
+    shown = handler(app, "pick_photo")(None, str(large), progress=no_progress)
+    session = next(value for value in shown.values() if isinstance(value, EditSession))
+    assert session.pasted.shape == (2400, 1928, 3)
+    shown_photo = shown[pane]["value"]
+    assert shown_photo.shape == (PHOTO_DISPLAY_SIDE, 1285, 3)  # longest side PHOTO_DISPLAY_SIDE, aspect kept
+    box = np.asarray(Image.fromarray(session.pasted).resize((1285, PHOTO_DISPLAY_SIDE), Image.Resampling.BOX))
+    np.testing.assert_array_equal(shown_photo, box)
+    full = handler(app, "full")(session, NEUTRAL, TARGET, BETA, False, 3.0, progress=no_progress)
+    assert full[pane].shape == (PHOTO_DISPLAY_SIDE, 1285, 3)
+    exported = session.export((0.0, 3.0))
+    edited = np.asarray(Image.open(next(path for path in exported if path.endswith("large.edited.png"))))
+    np.testing.assert_array_equal(edited, session.pasted)  # the export keeps the photo's size
+    session.close()
 
 
 def test_page_in_headless_chromium(editor, predictor, photo_inverter, monkeypatch, tmp_path):

@@ -21,6 +21,7 @@ if __name__ == "__main__":  # python -m ppgan.apps.styleclip_app: set up before 
 
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from ..faceutils import paste_edits  # noqa: E402
 from ..models.generators import StyleGANv2Generator  # noqa: E402
@@ -42,6 +43,7 @@ BETA_RANGE = (0.05, 0.4)
 STRIP_ALPHAS = "-5 -2.5 0 2.5 5"
 DIRECTION_CACHE = 256
 IMAGE_HEIGHT = 420  # display height of the images, in CSS pixels
+PHOTO_DISPLAY_SIDE = 1600  # longest side of the edited photo the page shows (the export keeps the photo's size)
 MODEL_QUEUE = "model"  # every event that touches Paddle runs in this one queue, one at a time
 DELETE_CACHE = (600, 3600)  # Gradio deletes its cached uploads and images older than an hour, every 10 minutes
 EXAMPLES = (("face", "smiling face"), ("face", "face with glasses"), ("face", "face with a beard"),
@@ -139,6 +141,16 @@ PhotoFace.__doc__ = ("The photo a page's face came from: stem (the upload's file
 def photo_face(path, inverted):
     """PhotoFace of the largest face of ``inverted`` (the ``InvertedPhoto`` of the upload at ``path``)."""
     return PhotoFace(os.path.splitext(os.path.basename(path))[0], np.asarray(inverted.photo), inverted.faces[0].quad)
+
+
+def display_copy(photo, longest_side=PHOTO_DISPLAY_SIDE):
+    """uint8 [H, W, 3] -> itself when its longest side is at most ``longest_side``, else a copy scaled down to
+    it (box filter): a phone photo is not re-encoded and sent to the browser at full size after every render."""
+    if photo is None or max(photo.shape[:2]) <= longest_side:
+        return photo
+    scale = longest_side / max(photo.shape[:2])
+    size = (max(1, round(photo.shape[1] * scale)), max(1, round(photo.shape[0] * scale)))
+    return np.asarray(Image.fromarray(photo).resize(size, Image.Resampling.BOX))
 
 
 class EditSession:
@@ -363,7 +375,7 @@ def build_app(predictor, latent=None, neutral="face", target="", alpha=DEFAULT_O
 
         def photo_shown(session):
             """The edited photo pane: the session's pasted photo, hidden for a face without a photo."""
-            return gr.update(value=session.pasted, visible=session.photo is not None)
+            return gr.update(value=display_copy(session.pasted), visible=session.photo is not None)
 
         def face_shown(session, message):
             return {session_state: session, original: session.base_image, edited: session.base_image,
@@ -424,7 +436,7 @@ def build_app(predictor, latent=None, neutral="face", target="", alpha=DEFAULT_O
                     return {status: gr.skip()}
                 shown = {edited: image, status: channel_message(session.direction, neutral, target,
                                                                 editor.preview_size if preview else None)}
-            return shown if preview else {**shown, edited_photo: session.pasted}  # previews leave the photo
+            return shown if preview else {**shown, edited_photo: display_copy(session.pasted)}  # previews: no photo
 
         def full(session, neutral, target, beta, auto, alpha, progress=gr.Progress()):
             progress(0, desc="Rendering")
