@@ -19,14 +19,14 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 import paddle
 
 from ppgan.apps import styleganv2clip_predictor
 from ppgan.apps.inversion import PhotoInverter
-from ppgan.apps.styleclip_app import (PHOTO_DISPLAY_SIDE, Editor, EditSession, app_parser, build_app, error_message,
-                                      launch_app, parse_strengths, photo_face, preview_generator)
+from ppgan.apps.styleclip_app import (KEY_SETTLE_MS, PHOTO_DISPLAY_SIDE, Editor, EditSession, app_parser, build_app,
+                                      error_message, launch_app, parse_strengths, photo_face, preview_generator)
 from ppgan.apps.styleganv2clip_predictor import DST_NAME, STRIP_NAME, STYLES_NAME, StyleGANv2ClipPredictor
 from ppgan.faceutils import load_rgb, paste_face
 from ppgan.models.generators import StyleGANv2Generator
@@ -486,9 +486,16 @@ def open_page(browser, url):
 
 
 def shown_image(page, elem_id):
-    """The picture an image component shows, decoded: uint8 [H, W, 3]."""
+    """The picture an image component shows, decoded: uint8 [H, W, 3]; None while it has none to decode
+    (Gradio swaps the element when a new image arrives: its source may then be empty for a moment)."""
     source = page.locator(f"#{elem_id} img").evaluate("img => img.src")
-    return np.asarray(Image.open(io.BytesIO(page.request.get(source).body())).convert("RGB"))
+    response = page.request.get(source) if source.startswith("http") else None
+    if response is None or not response.ok:
+        return None
+    try:
+        return np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB"))
+    except UnidentifiedImageError:
+        return None
 
 
 def wait_for_image(page, elem_id, expected, timeout=60.0):
@@ -498,7 +505,7 @@ def wait_for_image(page, elem_id, expected, timeout=60.0):
         status = page.locator("#status").inner_text()
         if "preview" not in status:
             image = shown_image(page, elem_id)
-            if image.shape == expected.shape and np.array_equal(image, expected):
+            if image is not None and image.shape == expected.shape and np.array_equal(image, expected):
                 return
         if time.monotonic() > deadline:
             raise AssertionError(f"#{elem_id} never showed the expected full render; status: {status!r}")
@@ -542,6 +549,25 @@ def set_target(page, text):
     box = page.locator("#target textarea, #target input").first
     box.fill(text)
     box.press("Enter")
+
+
+def test_a_button_right_after_typing_a_strength_acts_on_that_strength(editor, predictor, monkeypatch, tmp_path):
+    """The page renders a typed strength in full 0.4 s after the last key; a click before then must not let
+    that render land after the click's action (it would re-edit the accepted face)."""
+    base = editor.styles(predictor.source_latents()[0])
+    delta_s = editor.direction(NEUTRAL, TARGET, BETA).delta_s
+    app = build_app(predictor, neutral=NEUTRAL, target=TARGET, alpha=1.0, beta=BETA)
+    with served_page(app, tmp_path, monkeypatch) as (playwright, browser, url):
+        page = open_page(browser, url)
+        wait_for_image(page, "edited", editor.render(edit_styles(base, delta_s, 1.0)))
+        type_slider(page, "alpha", 1.5)
+        page.get_by_role("button", name="Accept", exact=True).click()  # within the 0.4 s
+        playwright.expect(page.locator("#status")).to_contain_text("Accepted", timeout=60_000)
+        accepted = editor.render(edit_styles(base, delta_s, 1.5))
+        wait_for_image(page, "original", accepted)
+        page.wait_for_timeout(1500)  # past the settle time: nothing may come after the Accept
+        assert "at 1.5" in page.inner_text("#history") and slider_value(page, "alpha") == 0
+        wait_for_image(page, "edited", accepted, timeout=5.0)
 
 
 def test_a_large_photo_is_shown_scaled_down_and_exported_at_its_size(predictor, photo_inverter, tmp_path):
@@ -701,8 +727,10 @@ class SoakUser:
         return alpha
 
     def edit(self):
-        """One random edit, ended by the full render it should give."""
+        """One random edit, ended by the full render it should give. It starts after a person's pause, once
+        the page's settle time has passed (actions within it: see test_a_button_right_after_typing_...)."""
         page, choice = self.page, self.rng.integers(7 if self.accepted < 4 else 6)
+        page.wait_for_timeout(KEY_SETTLE_MS + 100)
         if choice == 0:
             drag_slider(page, "alpha", self.rng.uniform(0.55, 0.95))
         elif choice == 1:

@@ -10,6 +10,7 @@ in typing). All model work runs on one thread (``ppgan.utils.model_thread``).
 import argparse
 import collections
 import functools
+import itertools
 import os
 import shutil
 import tempfile
@@ -153,6 +154,9 @@ def display_copy(photo, longest_side=PHOTO_DISPLAY_SIDE):
     return np.asarray(Image.fromarray(photo).resize(size, Image.Resampling.BOX))
 
 
+_BASE_IDS = itertools.count(1)
+
+
 class EditSession:
     """One face being edited on one page: the picked S code, the accepted edits and the edit on top.
 
@@ -163,6 +167,8 @@ class EditSession:
     ``photo``: the ``PhotoFace`` the face came from (None: a seed or .npy face); ``pasted``
     and ``base_pasted`` are that photo with the face of ``image`` (``base_image`` while
     ``image`` is None) and of ``base_image`` pasted back, uint8 [H, W, 3] (None without a photo).
+    ``base_id`` names the current ``base`` (unique in the process, new at every rebase): the page
+    sends it back with each edit, so an edit meant for an earlier base is recognised as stale.
     """
 
     def __init__(self, editor, latent, photo=None):
@@ -227,6 +233,7 @@ class EditSession:
     def _rebase(self, keep_direction=False):
         self.base, self.base_image = (self.history[-1][1:] if self.history else (self.original, self.original_image))
         self.base_pasted = self.pasted = self.paste(self.base_image)
+        self.base_id = next(_BASE_IDS)
         if not keep_direction:
             self.direction = None
         self.alpha, self.image, self._shown = 0.0, None, None
@@ -358,6 +365,7 @@ def build_app(predictor, latent=None, neutral="face", target="", alpha=DEFAULT_O
                     undo = gr.Button("Undo")
                     reset = gr.Button("Reset")
                 history = gr.Markdown("No accepted edits.", elem_id="history")
+                base_id_box = gr.Number(0, precision=0, visible=False, elem_id="base_id")  # EditSession.base_id
             with gr.Column(scale=2):
                 with gr.Row():
                     original = gr.Image(label="Original", format="png", interactive=False, height=IMAGE_HEIGHT,
@@ -380,7 +388,7 @@ def build_app(predictor, latent=None, neutral="face", target="", alpha=DEFAULT_O
         def face_shown(session, message):
             return {session_state: session, original: session.base_image, edited: session.base_image,
                     edited_photo: photo_shown(session), alpha_slider: session.alpha,
-                    history: session.history_text(), status: message}
+                    history: session.history_text(), base_id_box: session.base_id, status: message}
 
         def start():
             new = EditSession(editor, editor.source_latent() if latent is None else latent)
@@ -426,7 +434,9 @@ def build_app(predictor, latent=None, neutral="face", target="", alpha=DEFAULT_O
                 shown.update({aligned: np.asarray(inverted[0].faces[0].image), inversion: shown[original]})
             return {**shown, photo: None}  # the upload area is ready for the next photo
 
-        def edit(session, neutral, target, beta, auto, alpha, preview=False):
+        def edit(session, neutral, target, beta, auto, alpha, base_id=None, preview=False):
+            if base_id is not None and int(base_id) != session.base_id:
+                return {status: gr.skip()}  # sent for a face the page no longer shows (e.g. a late slider release)
             try:
                 image = session.edit(neutral, target, "auto" if auto else beta, alpha, preview)
             except UserError as exc:
@@ -438,12 +448,12 @@ def build_app(predictor, latent=None, neutral="face", target="", alpha=DEFAULT_O
                                                                 editor.preview_size if preview else None)}
             return shown if preview else {**shown, edited_photo: display_copy(session.pasted)}  # previews: no photo
 
-        def full(session, neutral, target, beta, auto, alpha, progress=gr.Progress()):
+        def full(session, neutral, target, beta, auto, alpha, base_id=None, progress=gr.Progress()):
             progress(0, desc="Rendering")
-            return edit(session, neutral, target, beta, auto, alpha)
+            return edit(session, neutral, target, beta, auto, alpha, base_id)
 
-        def preview(session, neutral, target, beta, auto, alpha):
-            return edit(session, neutral, target, beta, auto, alpha, preview=True)
+        def preview(session, neutral, target, beta, auto, alpha, base_id=None):
+            return edit(session, neutral, target, beta, auto, alpha, base_id, preview=True)
 
         def rebased(session, change, message):
             try:
@@ -474,8 +484,8 @@ def build_app(predictor, latent=None, neutral="face", target="", alpha=DEFAULT_O
                                               "below."}
 
         queued = dict(concurrency_limit=1, concurrency_id=MODEL_QUEUE)
-        face_outputs = [session_state, original, edited, edited_photo, alpha_slider, history, status]
-        edit_inputs = [session_state, neutral_box, target_box, beta_slider, auto_box, alpha_slider]
+        face_outputs = [session_state, original, edited, edited_photo, alpha_slider, history, base_id_box, status]
+        edit_inputs = [session_state, neutral_box, target_box, beta_slider, auto_box, alpha_slider, base_id_box]
         preview_outputs = [edited, status]
         edit_outputs = preview_outputs + [edited_photo]
         app.load(start, None, face_outputs, **queued)
