@@ -152,7 +152,6 @@ def cropped_matrix(in_size, resized, offset, size):
     return pil_bicubic_matrix(in_size, resized)[offset:offset + size]
 
 
-@functools.lru_cache(maxsize=None)
 def column_split(in_size, resized, offset, size):
     """``Split`` of ``cropped_matrix`` (the dense horizontal pass)."""
     return split_coefficients(cropped_matrix(in_size, resized, offset, size))
@@ -163,7 +162,6 @@ Bands.__doc__ = ("A resampling matrix [size, n_in] in bands of ``_BAND_ROWS`` ou
                  "inputs ``index[b*w:(b+1)*w]`` with the coefficients split.hi[b], split.lo[b] [rows, w].")
 
 
-@functools.lru_cache(maxsize=None)
 def band_plan(in_size, resized, offset, size):
     """``Bands`` of ``cropped_matrix(in_size, resized, offset, size)`` (the vertical pass)."""
     count = -(-size // _BAND_ROWS)
