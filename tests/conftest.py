@@ -128,7 +128,8 @@ def listing(directory):
 
 TOOL_SCRIPTS = {"styleganv2": "applications/tools/styleganv2.py", "getf": "styleclip_getf.py",
                 "face_align": "applications/tools/face_align.py", "psp": "applications/tools/pixel2style2pixel.py",
-                "fitting": "applications/tools/styleganv2fitting.py", "export": "tools/export_model.py"}
+                "fitting": "applications/tools/styleganv2fitting.py", "export": "tools/export_model.py",
+                "convert": "tools/convert_weights.py"}
 
 
 def load_tool(relative):
@@ -149,3 +150,44 @@ def tool_main(name):
 
     return {"edit": styleganv2clip_predictor.edit_main, "extract": styleganv2clip_predictor.extract_main,
             "app": styleclip_app.main}[name]
+
+
+class Payload:
+    """An object whose pickle runs ``kind`` (os.system, builtins.eval, builtins.exec or subprocess.Popen)
+    to create ``marker``: what a crafted weight or data file does to an unsafe loader."""
+
+    RECORDED = {"os.system": f"{os.name}.system", "builtins.eval": "builtins.eval",
+                "builtins.exec": "builtins.exec", "subprocess.Popen": "subprocess.Popen"}
+
+    def __init__(self, kind, marker):
+        self.kind, self.marker = kind, str(marker)
+
+    def __reduce__(self):
+        import subprocess
+
+        touch = f"open({self.marker!r}, 'w').close()"
+        return {"os.system": (os.system, (f"touch '{self.marker}'",)), "builtins.eval": (eval, (touch,)),
+                "builtins.exec": (exec, (touch,)),
+                "subprocess.Popen": (subprocess.Popen, (["touch", self.marker],))}[self.kind]
+
+
+def malicious_files(folder, marker):
+    """{(kind, container): path} of crafted files: each payload kind in a plain pickle (``.pdparams``, a
+    state dict at protocol 2 and 4), inside a PyTorch zip (``.pt``) and as an object ``.npy``."""
+    import pickle
+    import zipfile
+
+    files = {}
+    for kind in Payload.RECORDED:
+        stem = os.path.join(str(folder), kind.replace(".", "_"))
+        for protocol in (2, 4):
+            files[(kind, f"pickle{protocol}")] = path = f"{stem}_p{protocol}.pdparams"
+            with open(path, "wb") as f:
+                pickle.dump({"weight": np.zeros(2, np.float32), "opts": Payload(kind, marker)}, f, protocol=protocol)
+        files[(kind, "torch zip")] = path = f"{stem}.pt"
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("archive/data.pkl", pickle.dumps({"g_ema": Payload(kind, marker)}, protocol=2))
+            archive.writestr("archive/version", "3\n")
+        files[(kind, "npy")] = path = f"{stem}.npy"
+        np.save(path, np.array([Payload(kind, marker)], dtype=object), allow_pickle=True)
+    return files

@@ -22,6 +22,7 @@ import pytest
 from PIL import Image, UnidentifiedImageError
 
 import paddle
+from conftest import Payload, malicious_files
 
 from ppgan.apps import styleganv2clip_predictor
 from ppgan.apps.inversion import PhotoInverter
@@ -395,6 +396,20 @@ def handler(app, name):
 
 def no_progress(*args, **kwargs):
     """Stands for Gradio's progress bar when a test calls a handler."""
+
+
+def test_an_upload_that_would_run_code_is_refused_in_words(predictor, photo_inverter, tmp_path):
+    """The page's uploads (a W+ .npy, a photo) never unpickle: crafted files get a status line, no side effect."""
+    marker = tmp_path / "PWNED"
+    crafted = malicious_files(tmp_path, marker)
+    app = build_app(predictor, neutral=NEUTRAL, beta=BETA, photo_inverter=photo_inverter)
+    status = next(block for block in app.blocks.values() if block.elem_id == "status")
+    for kind in Payload.RECORDED:
+        for name, path in (("pick_latent", crafted[(kind, "npy")]), ("pick_latent", crafted[(kind, "pickle4")]),
+                           ("pick_photo", crafted[(kind, "pickle2")])):
+            shown = handler(app, name)(None, path, progress=no_progress)
+            assert os.path.basename(path) in shown[status] and "\n" not in shown[status].strip(), shown[status]
+    assert not marker.exists()
 
 
 def test_the_edited_photo_pane_follows_the_face(predictor, photo_inverter):

@@ -72,7 +72,7 @@ def bad_files(tmp_path):
     return [(truncated, "not a PyTorch checkpoint .no zip archive, or a truncated one."),
             (text, "not a PyTorch checkpoint"),
             (nvlabs, "a plain pickle .an NVlabs .pkl"),
-            (evil, "holds os.system, which a StyleGAN2 checkpoint does not .refused unread.")]
+            (evil, "asks for os.system, which no weight or data file contains; it was not loaded")]
 
 
 def test_bad_files_are_refused_in_one_line(tmp_path):

@@ -567,6 +567,12 @@ def main(argv=None):
     g = predictor.generator
     inverter = None if psp is None else PhotoInverter(landmark_model=args.landmark_model, spec=psp,
                                                       latent_shape=(g.n_latent, g.style_dim))
+    # Files named on the command line are read now, so a bad one is refused before the page is served;
+    # released files are fetched on first use.
+    if args.clip_weight_path:
+        model_thread.call(lambda: predictor.text_direction)
+    if args.psp_weight_path:
+        model_thread.call(lambda: inverter.psp.model)
     app = build_app(predictor, latent, args.neutral, args.target, args.direction_offset, beta, args.preview_size,
                     inverter)
     launch_app(app, server_name=args.host, server_port=args.port)

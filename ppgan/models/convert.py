@@ -2,8 +2,8 @@
 
 A PyTorch checkpoint (``torch.save`` since 1.6) is a zip: ``<name>/data.pkl`` (a pickle
 of the saved object whose tensors refer to storages) and ``<name>/data/<key>`` (each
-storage's raw little-endian bytes). ``read_torch_checkpoint`` unpickles ``data.pkl`` with
-an unpickler that accepts only the few names such a file holds (tensor rebuild,
+storage's raw little-endian bytes). ``read_torch_checkpoint`` unpickles ``data.pkl`` through
+``ppgan.utils.safe_pickle`` with a table of the few names such a file holds (tensor rebuild,
 storage types, OrderedDict, argparse.Namespace) and executes nothing else.
 
 Conversion (``rosinality_to_paddle``): the EqualLinear weights (``style.N.weight`` and
@@ -12,13 +12,13 @@ every ``*.modulation.weight``) are transposed (PyTorch stores [out, in], PaddleG
 every other key keeps its name and layout.
 """
 import collections
-import pickle
 import types
 import zipfile
 
 import numpy as np
 
 from ..utils.errors import UserError
+from ..utils.safe_pickle import RefusedGlobal, unpickle
 
 STORAGE_DTYPES = {
     "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
@@ -50,30 +50,13 @@ class _Namespace(types.SimpleNamespace):
     """Stands for argparse.Namespace (train.py's ``args``): attributes only."""
 
 
-ALLOWED = {
+TORCH_GLOBALS = {  # every global a rosinality checkpoint's data.pkl names; nothing else is resolved
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("argparse", "Namespace"): _Namespace,
+    **{("torch", name): _StorageType(name) for name in STORAGE_DTYPES},
 }
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, file, read_storage):
-        super().__init__(file)
-        self._read_storage = read_storage
-
-    def find_class(self, module, name):
-        if module == "torch" and name in STORAGE_DTYPES:
-            return _StorageType(name)
-        if (module, name) in ALLOWED:
-            return ALLOWED[(module, name)]
-        raise pickle.UnpicklingError(f"{module}.{name}")
-
-    def persistent_load(self, pid):
-        if not (isinstance(pid, tuple) and len(pid) >= 3 and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
-            raise pickle.UnpicklingError(f"persistent id {str(pid)[:60]}")
-        return self._read_storage(str(pid[2]), pid[1].dtype)
 
 
 def read_torch_checkpoint(path, flag="--input"):
@@ -105,12 +88,17 @@ def read_torch_checkpoint(path, flag="--input"):
         def read_storage(key, dtype):
             return np.frombuffer(archive.read(f"{prefix}data/{key}"), dtype=dtype)
 
+        def persistent_load(pid):
+            if not (isinstance(pid, tuple) and len(pid) >= 3 and pid[0] == "storage"
+                    and isinstance(pid[1], _StorageType)):
+                raise RefusedGlobal(f"the persistent id {str(pid)[:60]}")
+            return read_storage(str(pid[2]), pid[1].dtype)
+
         try:
             with archive.open(pickles[0]) as f:
-                return _RestrictedUnpickler(f, read_storage).load()
-        except pickle.UnpicklingError as exc:
-            raise UserError(f"{flag} {path} holds {exc}, which a StyleGAN2 checkpoint does not (refused unread); "
-                            f"pass one of the {SUPPORTED}") from None
+                return unpickle(f, path, TORCH_GLOBALS, persistent_load)
+        except UserError:
+            raise
         except (KeyError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
             raise UserError(f"{flag} {path} is damaged ({type(exc).__name__}: {str(exc)[:80]}); "
                             "download or copy it again") from None

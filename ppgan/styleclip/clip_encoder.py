@@ -29,6 +29,7 @@ import paddle.nn as nn
 from PIL import Image
 
 from ..utils import compiled
+from ..utils.checkpoint import load_pdparams
 from ..utils.download import resolve_weights
 from ..utils.errors import UserError
 
@@ -308,11 +309,7 @@ def state_dict_problems(model, state_dict):
 
 def load_clip_weights(model, path):
     """Load a ViT-B/32 state dict file into ``model``; missing or mis-shaped keys raise UserError. Extra keys are ignored."""
-    try:
-        state_dict = paddle.load(path)
-    except Exception as exc:
-        raise UserError(f"cannot read CLIP weights {path} ({type(exc).__name__}: {exc}); "
-                        f"pass a ViT-B-32 .pdparams file with {WEIGHT_FLAG}") from exc
+    state_dict = load_pdparams(path, WEIGHT_FLAG)
     if not isinstance(state_dict, dict):
         raise UserError(f"{path} holds a {type(state_dict).__name__}, not a state dict; "
                         f"pass a ViT-B-32 .pdparams file with {WEIGHT_FLAG}")

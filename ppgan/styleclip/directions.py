@@ -10,8 +10,8 @@ Vocabulary (shapes for the 1024 px generator):
 """
 
 import numpy as np
-import paddle
 
+from ..utils.checkpoint import load_pdparams
 from ..utils.checks import check_input_file, load_npy
 from ..utils.errors import UserError
 
@@ -116,10 +116,7 @@ def _read_direction_matrix(path):
     if path.endswith(".npy"):
         matrix = load_npy(path, "--direction_path", what)
     else:
-        try:
-            matrix = paddle.load(path, return_numpy=True)  # host data: never placed on a GPU
-        except Exception as exc:
-            raise UserError(f"cannot read direction file {path} ({type(exc).__name__}); pass {what}") from exc
+        matrix = load_pdparams(path, "--direction_path")  # host data: never placed on a GPU
     if not isinstance(matrix, np.ndarray) or matrix.ndim != 2 or matrix.shape[1] != CLIP_DIM:
         found = f"an array of shape {list(matrix.shape)}" if hasattr(matrix, "shape") else f"a {type(matrix).__name__}"
         raise UserError(f"direction file {path} holds {found}, not a [channels, {CLIP_DIM}] matrix; "

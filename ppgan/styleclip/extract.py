@@ -156,7 +156,7 @@ def _save_npz(path, **arrays):
 def _load_npz(path, job, rank, what):
     """Arrays of a checkpoint or part file, after checking that it was written by this job and rank."""
     try:
-        with np.load(path) as data:
+        with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
         found = json.loads(str(arrays["job"])), int(arrays["rank"])
     except Exception as exc:
@@ -206,7 +206,7 @@ def merge_parts(output, job=None):
         raise UserError(f"parts of ranks {missing} of {world} are missing next to {output}; "
                         "wait for them to finish or copy them there, then merge again")
     if job is None:
-        with np.load(parts[0]) as data:
+        with np.load(parts[0], allow_pickle=False) as data:
             job = json.loads(str(data["job"]))
     start, stop = job["rows"]
     matrix = np.full((stop - start, CLIP_DIM), np.nan, np.float32)

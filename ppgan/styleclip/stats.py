@@ -157,7 +157,7 @@ def load_stats(path, channels_lst=None, flag="--stat_path"):
     Returns (mean list, std list) of float32 numpy [C_l], checked against
     ``channels_lst`` when given.
     """
-    data = load_pdparams(path, flag, return_numpy=True)
+    data = load_pdparams(path, flag)
     if isinstance(data, dict) and {"mean", "std"} <= data.keys():
         mean, std = data["mean"], data["std"]
     elif isinstance(data, (list, tuple)) and len(data) == 2:
@@ -179,7 +179,7 @@ def load_s_codes(path, channels_lst=None, num=None, flag="--S_path"):
     Returns a list of float32 numpy [N, C_l] (the first ``num`` samples when
     given), checked against ``channels_lst`` when given.
     """
-    data = load_pdparams(path, flag, return_numpy=True)
+    data = load_pdparams(path, flag)
     if (isinstance(data, (list, tuple)) and len(data) == 2 and isinstance(data[0], (list, tuple))
             and all(isinstance(name, str) for name in data[0])):
         data = data[1]

@@ -1,27 +1,57 @@
 """Reading ``.pdparams`` files and strict state-dict loading."""
-import os
 import sys
 
+import numpy as np
+
 from .errors import UserError
+from .safe_pickle import read_pickle
 
 
-def load_pdparams(path, flag="--weight_path", return_numpy=False):
-    """``paddle.load`` a file (Paddle 2.x and 3.x pickles) with one-line errors for missing or corrupt files.
+NAME_TABLE = "StructuredToParameterName@@"  # paddle.save of a state dict: {key: tensor name}
+SLICED = "UnpackBigParamInfor@@"  # paddle.save at protocol 2/3: arrays over 1 GB stored as slices
 
-    ``return_numpy``: tensors come back as numpy arrays, never placed on the device (for data
-    the host uses, such as statistics and S samples, which would otherwise visit the GPU).
+
+def _is_saved_tensor(value):
+    """paddle.save stores a Tensor (not in a state dict) as the tuple (name, ndarray)."""
+    return type(value) is tuple and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], np.ndarray)
+
+
+def _holds_saved_tensor(value):
+    if _is_saved_tensor(value):
+        return True
+    items = value.values() if isinstance(value, dict) else value if type(value) in (list, tuple, set) else ()
+    return any(_holds_saved_tensor(item) for item in items)
+
+
+def _saved_tensors_to_arrays(value):
+    """``value`` with every (name, ndarray) tuple replaced by its ndarray, containers rebuilt."""
+    if _is_saved_tensor(value):
+        return value[1]
+    if isinstance(value, dict):
+        for key in list(value):
+            value[key] = _saved_tensors_to_arrays(value[key])
+        return value
+    if type(value) in (list, tuple, set):
+        return type(value)(_saved_tensors_to_arrays(item) for item in value)
+    return value
+
+
+def load_pdparams(path, flag="--weight_path"):
+    """The content of a ``paddle.save`` file (Paddle 2.x and 3.x, protocols 2-4), tensors as numpy arrays.
+
+    Read through ``safe_pickle`` (nothing in the file is executed) and unpacked as ``paddle.load``
+    unpacks it: a state dict's name table dropped, sliced big arrays joined, saved tensors
+    ``(name, ndarray)`` turned into their arrays; other numpy arrays and values come back as saved.
+    Tensors stay on the host: callers hand them to ``set_value`` or ``paddle.to_tensor``.
     """
-    import paddle
-
-    if os.path.isdir(path):
-        raise UserError(f"{path} is a folder; pass a .pdparams file with {flag}")
-    if not os.path.isfile(path):
-        raise UserError(f"{path} does not exist; pass an existing file with {flag}")
-    try:
-        return paddle.load(path, return_numpy=return_numpy)
-    except Exception as exc:  # paddle raises many types for a damaged pickle
-        raise UserError(f"{path} is not a readable .pdparams file ({type(exc).__name__}); "
-                        f"download it again or pass another file with {flag}") from exc
+    content = read_pickle(path, flag)
+    if isinstance(content, dict):
+        for key, info in content.pop(SLICED, {}).items():
+            content[key] = np.concatenate([content.pop(part) for part in info["slices"]]).reshape(info["OriginShape"])
+        if NAME_TABLE in content:
+            content.pop(NAME_TABLE)
+            return content
+    return _saved_tensors_to_arrays(content) if _holds_saved_tensor(content) else content
 
 
 def _shape(value):
