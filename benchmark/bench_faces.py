@@ -89,7 +89,7 @@ def write_random_models(folder, size=1024):
 
 def bench_photo_edit(fixtures, folder, photos=("face_psp_input.jpg", "ffhq_e4e_0.jpg")):
     """Print the seconds of each stage of photo -> edited photo (1 offset) per photo; the first pays the loads."""
-    from ppgan.apps.inversion import InvertedPhoto, PhotoInverter
+    from ppgan.inversion import InvertedPhoto, PhotoInverter
     from ppgan.apps.styleganv2clip_predictor import StyleGANv2ClipPredictor
 
     (paths, setup) = timed(write_random_models, folder)
@@ -120,7 +120,7 @@ def bench_photo_edit(fixtures, folder, photos=("face_psp_input.jpg", "ffhq_e4e_0
 
 def bench_fitting_step(weight_path, steps=3):
     """Print seconds per fitting step at 1024 px (MSE + LPIPS on random VGG16 weights, all 18 W+ rows)."""
-    from ppgan.apps.styleganv2fitting_predictor import LatentFitter
+    from ppgan.inversion.fitting import LatentFitter
     from ppgan.metrics.lpips import LPIPS
     from ppgan.models.loading import load_stylegan2
     from ppgan.models.zoo import model_spec

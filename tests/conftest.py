@@ -143,13 +143,13 @@ def load_tool(relative):
 
 
 def tool_main(name):
-    """``main(argv)`` of a tool: a key of ``TOOL_SCRIPTS``, or ``edit``, ``extract`` or ``app``."""
+    """``main(argv)`` of a tool: a key of ``TOOL_SCRIPTS`` (the script's own), or ``edit``, ``extract`` or ``app``
+    (the command of ``ppgan.cli``)."""
+    import importlib
+
     if name in TOOL_SCRIPTS:
         return load_tool(TOOL_SCRIPTS[name])
-    from ppgan.apps import styleclip_app, styleganv2clip_predictor
-
-    return {"edit": styleganv2clip_predictor.edit_main, "extract": styleganv2clip_predictor.extract_main,
-            "app": styleclip_app.main}[name]
+    return importlib.import_module(f"ppgan.cli.{name}").main
 
 
 class Payload:

@@ -25,7 +25,7 @@ import paddle
 from conftest import Payload, malicious_files
 
 from ppgan.apps import styleganv2clip_predictor
-from ppgan.apps.inversion import PhotoInverter
+from ppgan.inversion import PhotoInverter
 from ppgan.apps.styleclip_app import (KEY_SETTLE_MS, PHOTO_DISPLAY_SIDE, Editor, EditSession, app_parser, build_app,
                                       error_message, launch_app, parse_strengths, photo_face, preview_generator)
 from ppgan.apps.styleganv2clip_predictor import DST_NAME, STRIP_NAME, STYLES_NAME, StyleGANv2ClipPredictor

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import FIXTURES, REPO_ROOT, SMALL_FLAGS, tool_main
 
-from ppgan.utils.cli import run_cli
+from ppgan.cli.common import run_cli
 
 
 PHOTO = os.path.join(FIXTURES, "face_psp_input.jpg")

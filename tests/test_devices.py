@@ -174,7 +174,7 @@ def test_eager_edit_and_extraction_make_float32_tensors_only(tmp_path, random_cl
 
 def test_eager_psp_and_fitting_make_float32_tensors_only(random_psp_file, small_generator, host_to_device_dtypes):
     from ppgan.apps.pixel2style2pixel_predictor import Pixel2Style2PixelPredictor
-    from ppgan.apps.styleganv2fitting_predictor import LatentFitter
+    from ppgan.inversion.fitting import LatentFitter
 
     photo = Image.open(PHOTO).convert("RGB").resize((256, 256))
     latent = Pixel2Style2PixelPredictor(weight_path=random_psp_file).encode(photo)

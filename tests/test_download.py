@@ -14,8 +14,11 @@ from ppgan.utils import download
 from ppgan.utils.download import Weight, resolve_weights
 from ppgan.utils.errors import UserError
 
+FFHQ = zoo.find_model("stylegan2", "ffhq-config-f").weights
 PAYLOAD = os.urandom(3 * download.CHUNK + 123)
 MD5 = hashlib.md5(PAYLOAD).hexdigest()
+TINY = Weight("tiny.pdparams", MD5, "http://127.0.0.1:9/tiny.pdparams")
+TINY_NO_MD5 = Weight("tiny.pdparams", None, "http://127.0.0.1:9/tiny.pdparams")
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
@@ -45,10 +48,6 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(download, "BACKOFF", 0.01)
     monkeypatch.setattr(download, "_verified", set())
-    released = zoo.releases()
-    monkeypatch.setattr(zoo, "releases", lambda: {
-        **released, "tiny": Weight("tiny.pdparams", MD5, "http://127.0.0.1:9/tiny.pdparams"),
-        "tiny-nomd5": Weight("tiny.pdparams", None, "http://127.0.0.1:9/tiny.pdparams")})
     return home
 
 
@@ -75,13 +74,13 @@ def cache_listing(home):
 
 
 def test_download_then_cache(server, cache, tmp_path):
-    path = resolve_weights("tiny")
+    path = resolve_weights(TINY)
     assert path == str(cache / "tiny.pdparams")
     with open(path, "rb") as f:
         assert f.read() == PAYLOAD
     assert server.requests == ["/models/tiny.pdparams"]
 
-    assert resolve_weights("tiny") == path
+    assert resolve_weights(TINY) == path
     assert len(server.requests) == 1
     assert cache_listing(cache) == ["tiny.pdparams"]
     assert not (tmp_path / "pretrained_models").exists()
@@ -93,8 +92,8 @@ def test_cached_md5_checked_once_per_process(server, cache, monkeypatch):
     calls = []
     real = download._file_md5
     monkeypatch.setattr(download, "_file_md5", lambda p: calls.append(p) or real(p))
-    resolve_weights("tiny")
-    resolve_weights("tiny")
+    resolve_weights(TINY)
+    resolve_weights(TINY)
     assert len(calls) == 1
     assert server.requests == []
 
@@ -102,7 +101,7 @@ def test_cached_md5_checked_once_per_process(server, cache, monkeypatch):
 def test_corrupt_cached_file_is_downloaded_again(server, cache):
     cache.mkdir()
     (cache / "tiny.pdparams").write_bytes(b"damaged")
-    path = resolve_weights("tiny")
+    path = resolve_weights(TINY)
     with open(path, "rb") as f:
         assert f.read() == PAYLOAD
     assert len(server.requests) == 1
@@ -111,14 +110,14 @@ def test_corrupt_cached_file_is_downloaded_again(server, cache):
 def test_truncated_transfer_leaves_nothing(server, cache):
     server.truncate["/models/tiny.pdparams"] = 100
     with pytest.raises(UserError, match=r"closed after 100 of 1000 bytes"):
-        resolve_weights("tiny-nomd5")
+        resolve_weights(TINY_NO_MD5)
     assert len(server.requests) == download.RETRIES + 1
     assert cache_listing(cache) == []
 
 
 def test_truncated_transfer_is_retried(server, cache):
     server.truncate["/models/tiny.pdparams"] = 1
-    path = resolve_weights("tiny-nomd5")
+    path = resolve_weights(TINY_NO_MD5)
     with open(path, "rb") as f:
         assert f.read() == PAYLOAD
     assert len(server.requests) == 2
@@ -127,7 +126,7 @@ def test_truncated_transfer_is_retried(server, cache):
 def test_bad_md5_leaves_nothing(server, cache):
     (server.models / "tiny.pdparams").write_bytes(PAYLOAD[:-1] + bytes([PAYLOAD[-1] ^ 1]))
     with pytest.raises(UserError, match=r"md5 .* instead of " + MD5):
-        resolve_weights("tiny")
+        resolve_weights(TINY)
     assert len(server.requests) == 1
     assert cache_listing(cache) == []
 
@@ -135,7 +134,7 @@ def test_bad_md5_leaves_nothing(server, cache):
 def test_http_404_is_not_retried(server, cache):
     (server.models / "tiny.pdparams").unlink()
     with pytest.raises(UserError, match="HTTP 404"):
-        resolve_weights("tiny")
+        resolve_weights(TINY)
     assert len(server.requests) == 1
     assert cache_listing(cache) == []
 
@@ -147,7 +146,7 @@ def test_offline_error_names_file_url_and_flag(cache, monkeypatch):
     base = f"http://127.0.0.1:{port}/models"
     monkeypatch.setenv("PPGAN_MODEL_BASE_URL", base)
     with pytest.raises(UserError) as info:
-        resolve_weights("stylegan2-ffhq-config-f", flag="--generator_path")
+        resolve_weights(FFHQ, flag="--generator_path")
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith(f"could not download stylegan2-ffhq-config-f.pdparams from "
@@ -161,29 +160,35 @@ def test_local_weight_path_wins_without_network(cache, tmp_path, monkeypatch):
     monkeypatch.setattr(download, "_fetch", lambda *a: pytest.fail("network used"))
     local = tmp_path / "mine.pdparams"
     local.write_bytes(b"weights")
-    assert resolve_weights("stylegan2-ffhq-config-f", str(local)) == str(local)
+    assert resolve_weights(FFHQ, str(local)) == str(local)
     assert resolve_weights(None, str(local)) == str(local)
     assert cache_listing(cache) == []
 
 
 def test_missing_local_path_names_flag(cache):
     with pytest.raises(UserError, match=r"--direction_path nowhere/fs3\.pdparams is not an existing file"):
-        resolve_weights("stylegan2-ffhq-config-f", "nowhere/fs3.pdparams", flag="--direction_path")
+        resolve_weights(FFHQ, "nowhere/fs3.pdparams", flag="--direction_path")
 
 
-def test_unknown_model_lists_known_names(cache):
+def test_release_files_come_from_the_registry(cache, monkeypatch):
+    """Release names are config names (``release_file``); an unknown one lists the choices."""
+    fetched = []
+    monkeypatch.setattr(download, "_download", lambda weight, path, flag: fetched.append(weight.file))
+    zoo.release_file("lpips", "vgg16")
+    zoo.release_file("clip")  # the default CLIP model
+    assert fetched == ["vgg16_official.pdparams", "ViT-B-32.pdparams"]
     with pytest.raises(UserError) as info:
-        resolve_weights("stylegan3")
+        zoo.release_file("stylegan2", "stylegan3")
     message = str(info.value)
-    assert "'stylegan3'" in message
-    assert "stylegan2-ffhq-config-f, " in message and "ViT-B-32" in message
+    assert "stylegan3" in message and "ffhq-config-f, " in message
     assert "--weight_path" in message
 
 
 def test_urls(monkeypatch):
     monkeypatch.delenv("PPGAN_MODEL_BASE_URL", raising=False)
-    weights = zoo.releases()
-    assert download.weight_url(weights["stylegan2-ffhq-config-f"]) == (
+    weights = {name: zoo.find_model(kind, name).weights for kind, name in (("stylegan2", "ffhq-config-f"),
+                                                                          ("clip", "ViT-B-32"))}
+    assert download.weight_url(weights["ffhq-config-f"]) == (
         "https://paddlegan.bj.bcebos.com/models/stylegan2-ffhq-config-f.pdparams")
     clip_url = download.weight_url(weights["ViT-B-32"])
     assert clip_url.startswith("https://bj.bcebos.com/") and clip_url.endswith("ViT-B-32.pdparams")
@@ -196,7 +201,7 @@ def test_file_mirror(cache, tmp_path, monkeypatch):
     mirror.mkdir()
     (mirror / "tiny.pdparams").write_bytes(PAYLOAD)
     monkeypatch.setenv("PPGAN_MODEL_BASE_URL", mirror.as_uri())
-    with open(resolve_weights("tiny"), "rb") as f:
+    with open(resolve_weights(TINY), "rb") as f:
         assert f.read() == PAYLOAD
 
 

@@ -18,9 +18,14 @@ import paddle
 
 from conftest import listing
 
-from ppgan.apps import styleganv2clip_predictor as edit_module
-from ppgan.apps.styleganv2clip_predictor import (STRIP_NAME, StyleGANv2ClipPredictor, as_beta, as_offsets, edit_main,
-                                                 main, read_latents, strip_image)
+from ppgan.apps.styleganv2clip_predictor import StyleGANv2ClipPredictor
+from ppgan.cli.edit import main as edit_main
+from ppgan.cli.styleclip import main
+from ppgan.inversion import read_latents
+from ppgan.cli import edit as edit_command
+from ppgan.styleclip import outputs
+from ppgan.styleclip.edit import as_beta, as_offsets
+from ppgan.styleclip.outputs import STRIP_NAME, strip_image
 from ppgan.models.generators import StyleGANv2Generator
 from ppgan.styleclip.clip_encoder import save_random_clip_weights
 from ppgan.styleclip.stats import save_stats
@@ -298,7 +303,7 @@ def test_a_failed_write_leaves_no_file(predictor, reference, files, tmp_path, mo
         raise OSError("disk full")
 
     predictor.output_path = str(tmp_path / "out")
-    monkeypatch.setattr(edit_module.paddle, "save", failing_save)
+    monkeypatch.setattr(outputs.paddle, "save", failing_save)
     with pytest.raises(OSError, match="disk full"):
         predictor.run(np.load(files["latents.npy"])[0], NEUTRAL, TARGET, [1, 2], reference["beta"])
     assert listing(tmp_path / "out") == []
@@ -315,7 +320,7 @@ def test_a_failed_write_leaves_no_file(predictor, reference, files, tmp_path, mo
     (["--target", "old face", "--templates", "official", "--beta_threshold", "often"], "beta_threshold"),
 ])
 def test_bad_texts_fail_before_any_model_loads(files, tmp_path, monkeypatch, texts, message):
-    monkeypatch.setattr(edit_module, "StyleGANv2ClipPredictor", None)  # would fail if it were reached
+    monkeypatch.setattr(edit_command, "StyleGANv2ClipPredictor", None)  # would fail if it were reached
     with pytest.raises(UserError, match=message):
         edit_main(edit_argv(files, tmp_path / "out", *texts))
     assert not os.path.exists(tmp_path / "out")
@@ -360,7 +365,7 @@ def test_cli_wrong_latent_shape_exits_non_zero_with_one_line(files, tmp_path):
 # ---- photo input and subcommands -----------------------------------------------------------------
 
 def test_input_image_is_inverted_then_edited(files, reference, tmp_path, monkeypatch, capsys):
-    from ppgan.apps import inversion
+    from ppgan.inversion import photo as inversion
 
     latent = np.load(files["latents.npy"])[1]
     calls = []
@@ -386,7 +391,7 @@ def test_input_image_is_inverted_then_edited(files, reference, tmp_path, monkeyp
         edit_main(edit_argv(files, tmp_path / "out2", "--input_image", PORTRAIT, "--latent", files["latents.npy"],
                             "--target", TARGET))
     monkeypatch.undo()
-    monkeypatch.setattr(inversion.Pixel2Style2PixelPredictor, "encode", lambda self, image: np.zeros((10, 512)))
+    monkeypatch.setattr(inversion.PspEncoder, "encode", lambda self, image: np.zeros((10, 512)))
     with pytest.raises(UserError, match=r"^pSp file \S*psp.pdparams gives W\+ \[10, 512\] but .*generator.pdparams takes "
                                         r"\[8, 512\]; pass a pSp model made for this generator with --psp_weight_path"):
         edit_main(edit_argv(files, tmp_path / "out3", "--input_image", PORTRAIT, "--psp_weight_path", str(psp_path),
@@ -398,7 +403,7 @@ def test_subcommands(files, tmp_path, monkeypatch):
     with pytest.raises(UserError, match="empty text"):
         main(["edit", *edit_argv(files, tmp_path / "out", "--target", " ")])
     calls = []
-    monkeypatch.setitem(sys.modules, "ppgan.apps.extract_cli", types.SimpleNamespace(main=calls.append))
+    monkeypatch.setitem(sys.modules, "ppgan.cli.extract", types.SimpleNamespace(main=calls.append))
     main(["extract", "--merge", "--output", "fs3.pdparams"])
     assert calls == [["--merge", "--output", "fs3.pdparams"]]
     with pytest.raises(SystemExit):

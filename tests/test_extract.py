@@ -22,7 +22,7 @@ from ppgan.styleclip.extract import (Batch, DirectionExtractor, _save_npz, accum
 from ppgan.styleclip.stats import (collect_statistics, load_s_codes, load_stats, save_s_codes, save_statistics_files,
                                    save_stats)
 from ppgan.utils import compiled
-from ppgan.utils.cli import run_cli
+from ppgan.cli.common import run_cli
 from ppgan.utils.errors import UserError
 from ppgan.utils.image import to_uint8
 

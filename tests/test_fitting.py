@@ -8,7 +8,7 @@ import paddle
 import pytest
 from PIL import Image
 
-from ppgan.apps.styleganv2fitting_predictor import LatentFitter, check_fitting_options, learning_rate
+from ppgan.inversion.fitting import LatentFitter, check_fitting_options, learning_rate
 from ppgan.metrics.lpips import LPIPS, TAPS, load_lpips
 from ppgan.models.generators import StyleGANv2Generator
 from ppgan.utils.errors import UserError

@@ -15,7 +15,7 @@ from PIL import Image
 
 from conftest import SMALL_CHANNELS
 
-from ppgan.utils.cli import run_cli
+from ppgan.cli.common import run_cli
 
 SMALL = ["--size", "64", "--style_dim", "64", "--n_mlp", "2", "--channels", "4:32,8:32,16:16,32:16,64:8"]
 

@@ -8,8 +8,8 @@ from PIL import Image
 
 from conftest import FIXTURES, listing, two_face_photo
 
-from ppgan.apps.inversion import PhotoInverter
-from ppgan.apps.styleganv2clip_predictor import edit_main
+from ppgan.inversion import PhotoInverter
+from ppgan.cli.edit import main as edit_main
 from ppgan.faceutils import FaceAligner, load_rgb, paste_faces
 from ppgan.models.generators import Pixel2Style2Pixel, StyleGANv2Generator
 from ppgan.styleclip.clip_encoder import save_random_clip_weights
@@ -148,7 +148,7 @@ def test_a_psp_for_another_generator_is_refused():
 
 
 def test_refine_steps_fit_every_face_after_psp(files, fake_psp, tmp_path, monkeypatch, capsys):
-    from ppgan.apps.styleganv2fitting_predictor import LatentFitter
+    from ppgan.inversion.fitting import LatentFitter
 
     calls = []
     fit = LatentFitter.fit

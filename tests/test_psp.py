@@ -13,7 +13,7 @@ import paddle
 from ppgan.apps.pixel2style2pixel_predictor import Pixel2Style2PixelPredictor
 from ppgan.models.loading import load_psp
 from ppgan.models.generators import Pixel2Style2Pixel
-from ppgan.utils.cli import run_cli
+from ppgan.cli.common import run_cli
 from ppgan.utils.errors import UserError
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))

@@ -25,7 +25,7 @@ from ppgan.models.convert import read_torch_checkpoint
 from ppgan.styleclip.stats import save_s_codes, save_stats
 from ppgan.utils.checkpoint import load_pdparams
 from ppgan.utils.checks import load_npy
-from ppgan.utils.cli import run_cli
+from ppgan.cli.common import run_cli
 from ppgan.utils.errors import UserError
 
 PHOTO = os.path.join(FIXTURES, "face_psp_input.jpg")

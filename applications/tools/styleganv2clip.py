@@ -4,8 +4,8 @@
         [--direction_offset -1 0 1 2 3 4 5] [--beta_threshold 0.12 | auto] [--scale_by_std]
         [--templates paddlegan | official] [--input_image PHOTO] [--output_path output_dir]
 
-Flags: ``--help``; the command is ``ppgan.apps.styleganv2clip_predictor.edit_main``
-(also ``python -m ppgan.apps.styleganv2clip_predictor edit``).
+The command lives in ``ppgan/cli/edit.py`` (also ``python ppgan/apps/styleganv2clip_predictor.py edit``;
+flags: --help).
 """
 import os
 import sys
@@ -16,8 +16,8 @@ from ppgan.utils.runtime import configure_cpu_runtime  # noqa: E402
 
 configure_cpu_runtime()  # before anything imports paddle
 
-from ppgan.apps.styleganv2clip_predictor import edit_main  # noqa: E402
-from ppgan.utils.cli import run_cli  # noqa: E402
+from ppgan.cli.common import run_cli  # noqa: E402
+from ppgan.cli.edit import main  # noqa: E402
 
 if __name__ == "__main__":
-    run_cli(edit_main)
+    run_cli(main)

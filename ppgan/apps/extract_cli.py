@@ -102,12 +102,19 @@ def load_inputs(args, spec):
 
 def main(argv=None):
     args = parse_args(argv)
+    from ..styleclip.extract import (
+        DirectionExtractor,
+        checkpoint_path,
+        default_batch_size,
+        inputs_fingerprint,
+        merge_parts,
+        output_file_name,
+        part_path,
+    )
     from ..utils.checks import check_float, check_int, check_name
     from ..utils.errors import UserError
     from ..utils.fileio import check_output_files, check_writable_dir
     from ..utils.runtime import gpu_memory_bytes, select_device
-    from ..styleclip.extract import (DirectionExtractor, checkpoint_path, default_batch_size, inputs_fingerprint,
-                                     merge_parts, output_file_name, part_path)
 
     spec = generator_spec(args)
     args.dataset_name = spec.name if args.dataset_name is None else args.dataset_name

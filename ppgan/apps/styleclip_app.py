@@ -34,9 +34,22 @@ from ..utils.errors import UserError  # noqa: E402
 from ..utils.image import to_uint8  # noqa: E402
 from ..utils.model_thread import shared_model_thread  # noqa: E402
 from .inversion import PhotoInverter  # noqa: E402
-from .styleganv2clip_predictor import (DEFAULT_BETA, DEFAULT_OFFSET, DST_NAME, SRC_NAME, STRIP_NAME,  # noqa: E402
-                                       STYLES_NAME, StyleGANv2ClipPredictor, TEMPLATE_SETS, as_beta, as_offsets,
-                                       check_texts, offset_name, photo_edit_files, psp_spec)
+from .styleganv2clip_predictor import (  # noqa: E402
+    DEFAULT_BETA,
+    DEFAULT_OFFSET,
+    DST_NAME,
+    SRC_NAME,
+    STRIP_NAME,
+    STYLES_NAME,
+    TEMPLATE_SETS,
+    StyleGANv2ClipPredictor,
+    as_beta,
+    as_offsets,
+    check_texts,
+    offset_name,
+    photo_edit_files,
+    psp_spec,
+)
 
 PREVIEW_SIZE = 256
 ALPHA_RANGE = (-10.0, 10.0)

@@ -12,7 +12,6 @@ from ..models.zoo import model_spec
 from ..utils.fileio import atomic_files, check_output_files, check_writable_dir
 from ..utils.image import GridPNGWriter, to_uint8
 
-
 RENDER_PIXELS = 1 << 20  # pixels per render batch: one 1024 px image (larger batches are not faster on CPUs)
 
 

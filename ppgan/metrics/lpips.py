@@ -6,19 +6,19 @@ divides each feature vector by its channel norm (eps 1e-10), lin_k is a 1x1
 convolution to one channel without bias, and the images ([-1, 1]) are first
 shifted by (-0.030, -0.088, -0.188) and divided by (0.458, 0.448, 0.450) per channel.
 
-Files (releases ``vgg16_official`` and ``lins_0.1_vgg`` of configs/): torchvision's
+Files (models ``vgg16`` and ``lins-0.1-vgg`` of configs/): torchvision's
 VGG16 in Paddle's layout (the convolutions ``features.{i}.weight/bias`` are read, the
 classifier is ignored) and the heads (``{k}.model.1.weight`` [1, C_k, 1, 1], k = 0..4).
 """
 import paddle
 import paddle.nn as nn
 
+from ..models.zoo import release_file
 from ..utils.checkpoint import load_pdparams, load_state_dict_strict
-from ..utils.download import resolve_weights
 from ..utils.errors import UserError
 
-VGG_RELEASE = "vgg16_official"
-LINS_RELEASE = "lins_0.1_vgg"
+VGG_MODEL = "vgg16"  # configs/lpips-vgg16.yaml
+LINS_MODEL = "lins-0.1-vgg"  # configs/lpips-lins-0.1-vgg.yaml
 SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
 # torchvision's VGG16 feature stack up to relu5_3: convolution widths, "M" for 2x2 max pooling
@@ -102,12 +102,12 @@ def _unit(features):
 def load_lpips(vgg_weight_path=None, lins_weight_path=None):
     """(LPIPS with PaddleGAN's weights, None) or, when a file cannot be had, (None, the reason).
 
-    Files come from the resolver (``vgg16_official``, ``lins_0.1_vgg``) unless paths are given;
+    Files come from the registry (``vgg16``, ``lins-0.1-vgg``) unless paths are given;
     a given path that is wrong is still an error.
     """
     try:
-        vgg = resolve_weights(VGG_RELEASE, vgg_weight_path, flag="--vgg_weight_path")
-        lins = resolve_weights(LINS_RELEASE, lins_weight_path, flag="--lins_weight_path")
+        vgg = release_file("lpips", VGG_MODEL, vgg_weight_path, flag="--vgg_weight_path")
+        lins = release_file("lpips", LINS_MODEL, lins_weight_path, flag="--lins_weight_path")
     except UserError as exc:
         if vgg_weight_path is not None and lins_weight_path is not None:
             raise

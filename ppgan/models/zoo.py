@@ -19,7 +19,7 @@ import glob
 import os
 import re
 
-from ..utils.download import Weight
+from ..utils.download import Weight, resolve_weights
 from ..utils.errors import UserError
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,7 +28,7 @@ CONFIG_DIR = next((folder for folder in (os.path.join(os.path.dirname(_PACKAGE),
                                          os.path.join(_PACKAGE, "configs")) if os.path.isdir(folder)),
                   os.path.join(os.path.dirname(_PACKAGE), "configs"))
 KINDS = ("stylegan2", "psp", "clip", "lpips")
-DEFAULT_MODELS = {"stylegan2": "ffhq-config-f", "psp": "ffhq-inversion"}
+DEFAULT_MODELS = {"stylegan2": "ffhq-config-f", "psp": "ffhq-inversion", "clip": "ViT-B-32"}  # the one default of each kind
 ARCHITECTURE_KEYS = ("size", "style_dim", "n_mlp", "channel_multiplier", "channels")
 FIELDS = {"name", "kind", "weights", "architecture", "styleclip", "inverter", "decoder", "description"}
 MD5_PATTERN = re.compile(r"[0-9a-f]{32}")
@@ -163,14 +163,10 @@ def registry(config_dir=CONFIG_DIR):
     return configs
 
 
-def releases():
-    """Every released file of the registry: {file name without extension: Weight}."""
-    files = {}
-    for config in registry().values():
-        for entry in (config.weights, config.directions, config.stats):
-            if isinstance(entry, Weight):
-                files[os.path.splitext(entry.file)[0]] = entry
-    return files
+def release_file(kind, name=None, path=None, flag="--weight_path"):
+    """A local file of the released model ``name`` of ``kind`` (default: the kind's default model), downloaded
+    once; ``path``, when given, instead (e.g. CLIP: ``release_file("clip", path=clip_weight_path)``)."""
+    return resolve(find_model(kind, name or DEFAULT_MODELS[kind]).weights, path, flag)
 
 
 def find_model(kind, name, flag="--model_type"):
@@ -274,10 +270,26 @@ def model_spec(kind="stylegan2", model_type=None, weight_path=None, config=None,
 
 def resolve(entry, path=None, flag="--weight_path"):
     """A local file for a spec's entry: ``path`` if given, else the entry's local path or downloaded release."""
-    from ..utils.download import resolve_weights
-
     if path is None and isinstance(entry, str):
         if not os.path.isfile(entry):
             raise UserError(f"{entry} is not an existing file; check the config or pass {flag} PATH")
         return entry
     return resolve_weights(entry, path, flag=flag)
+
+
+def styleclip_file(path, spec, kind, flag):
+    """A local file of ``kind`` ('directions' or 'stats'): ``path``, or the one the model's config names."""
+    entry = getattr(spec, kind)
+    if path is None and entry is None:
+        raise UserError(f"the model {spec.name} has no StyleCLIP {kind} file in its config; make one "
+                        f"(styleclip_getf.py, then extract: docs/models.md) and pass {flag} PATH")
+    return resolve(entry, path, flag=flag)
+
+
+def inverter_spec(generator_spec, psp_weight_path=None):
+    """The spec of the pSp model inverting photos into ``generator_spec``'s W+: ``--psp_weight_path`` or its config's."""
+    if psp_weight_path is None and generator_spec.inverter is None:
+        raise UserError(f"no pSp model inverts photos into {generator_spec.name} (its config names no inverter); "
+                        "pass --psp_weight_path, or --latent instead of a photo")
+    return model_spec("psp", None if psp_weight_path else generator_spec.inverter, psp_weight_path,
+                      weight_flag="--psp_weight_path")

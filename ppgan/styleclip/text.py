@@ -67,11 +67,6 @@ def text_features(encoder, texts, templates):
     return l2_normalize(l2_normalize(per_text).mean(axis=1))
 
 
-def text_feature(encoder, text, templates):
-    """Template-averaged CLIP text feature of one text: float32 [512]."""
-    return text_features(encoder, [text], templates)[0]
-
-
 def delta_t(feature_neutral, feature_target):
     """CLIP-space text direction normalize(target - neutral): [512], [512] -> unit [512]."""
     difference = feature_target - feature_neutral

@@ -37,13 +37,6 @@ def check_float(flag, value, low=-math.inf, high=math.inf, low_open=False, examp
     return number
 
 
-def check_floats(flag, values, low=-math.inf, high=math.inf, example=None):
-    """Every value of a multi-value flag finite and in [low, high]; returns the floats."""
-    if not values:
-        raise UserError(f"{flag} needs at least one number" + (f", e.g. {example}" if example else ""))
-    return [check_float(flag, value, low, high, example=example) for value in values]
-
-
 def check_int(flag, value, low, high=None, fix=None):
     """``value`` an int in [low, high] (no upper bound when ``high`` is None), else UserError."""
     if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):

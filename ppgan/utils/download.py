@@ -1,7 +1,7 @@
-"""Released weights: turn a release into a verified local file, downloading it once.
+"""Released weights: turn a release (a ``Weight``: file name, md5, URL) into a verified local file, once.
 
-What a release is (file name, URL, md5) comes from the model registry
-(``ppgan.models.zoo``, read from ``configs/``); this module only fetches. Files
+This module knows no model: what a release is comes from the registry (``ppgan.models.zoo``,
+read from ``configs/``), which hands the ``Weight`` over; this module only fetches. Files
 are cached in ``$PPGAN_HOME`` (default ``~/.cache/ppgan``). They come from their
 release URL, or from ``$PPGAN_MODEL_BASE_URL`` + file name when that is set (a
 mirror; ``file://`` URLs work too).
@@ -52,26 +52,16 @@ def weight_url(weight):
     return weight.url
 
 
-def resolve_weights(release=None, weight_path=None, flag="--weight_path"):
-    """Return a local weight file: ``weight_path`` if given, else the cached or downloaded ``release``.
+def resolve_weights(weight=None, weight_path=None, flag="--weight_path"):
+    """Return a local weight file: ``weight_path`` if given, else the cached or downloaded ``weight`` (a ``Weight``).
 
-    ``release``: a ``Weight``, or the name of a registry file (its file name without
-    extension, e.g. ``"ViT-B-32"``). ``flag`` is the command line option that sets
-    ``weight_path``; error messages name it.
+    ``flag`` is the command line option that sets ``weight_path``; error messages name it.
     """
     if weight_path is not None:
         path = os.path.expanduser(weight_path)
         if not os.path.isfile(path):
             raise UserError(f"{flag} {weight_path} is not an existing file; pass the path of a weight file")
         return path
-    weight = release
-    if not isinstance(release, Weight):
-        from ..models.zoo import releases
-
-        files = releases()
-        if release not in files:
-            raise UserError(f"unknown release {release!r}; use one of {', '.join(sorted(files))} or pass {flag} PATH")
-        weight = files[release]
     path = os.path.join(cache_dir(), weight.file)
     if not (os.path.isfile(path) and _cache_ok(path, weight.md5)):
         _download(weight, path, flag)

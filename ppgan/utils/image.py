@@ -1,11 +1,9 @@
-"""Generator output to pictures: uint8 conversion, grids, atomic and streamed PNG writes."""
+"""Generator output to pictures: uint8 conversion, grids, PNG writes (whole and streamed row by row)."""
 import struct
 import zlib
 
 import numpy as np
 from PIL import Image
-
-from .fileio import atomic_path
 
 
 def to_uint8(images):
@@ -27,12 +25,6 @@ def make_grid(images, n_row, n_col):
 def write_png(path, image):
     """Write uint8 [H, W, 3] to ``path`` as it goes (for files already staged, see ``fileio.atomic_files``)."""
     Image.fromarray(image).save(path, format="PNG")
-
-
-def save_png(path, image):
-    """Write uint8 [H, W, 3] to ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        write_png(tmp, image)
 
 
 class GridPNGWriter:

@@ -1,8 +1,10 @@
-"""Shared pieces of the command line tools."""
+"""What every command shares: ``run_cli`` (UserError -> one line, exit 2), the generator flags, the port check."""
 import errno
 import sys
 
-from .errors import UserError
+from ..models.zoo import DEFAULT_MODELS, model_spec
+from ..utils.checks import check_int
+from ..utils.errors import UserError
 
 
 def run_cli(main, argv=None):
@@ -17,14 +19,13 @@ def run_cli(main, argv=None):
         sys.exit(130)
 
 
-def add_generator_args(parser, default_model_type="ffhq-config-f",
-                       model_help="released generator to download (a name of configs/*.yaml)"):
-    """The StyleGAN2 flags every tool shares (PaddleGAN's names, plus ``--config``).
+def add_generator_args(parser, kind="stylegan2", model_help="released generator to download (a name of configs/*.yaml)"):
+    """The model flags every tool shares (PaddleGAN's names, plus ``--config``) for a model of ``kind``.
 
     Architecture flags default to what the weights hold; given, they must agree with them.
     """
     group = parser.add_argument_group("generator")
-    group.add_argument("--model_type", default=None, help=f"{model_help}; default {default_model_type}")
+    group.add_argument("--model_type", default=None, help=f"{model_help}; default {DEFAULT_MODELS[kind]}")
     group.add_argument("--config", default=None,
                        help="YAML file describing your own model (format: docs/models.md), instead of --model_type")
     group.add_argument("--weight_path", default=None, help="local .pdparams (wins over the weights of the model)")
@@ -41,8 +42,6 @@ def add_generator_args(parser, default_model_type="ffhq-config-f",
 
 def generator_spec(args, kind="stylegan2", weight_flag="--weight_path"):
     """The ``ppgan.models.zoo.ModelSpec`` (of ``kind``) of parsed ``add_generator_args`` flags; nothing is loaded."""
-    from ..models.zoo import model_spec
-
     return model_spec(kind, args.model_type, args.weight_path, args.config, args.size, args.style_dim,
                       args.n_mlp, args.channel_multiplier, args.channels, weight_flag)
 
@@ -50,8 +49,6 @@ def generator_spec(args, kind="stylegan2", weight_flag="--weight_path"):
 def check_port_free(host, port, port_flag="--port", host_flag="--host"):
     """Raise UserError, before any model loads, if ``host:port`` cannot be listened on (taken, bad address)."""
     import socket
-
-    from .checks import check_int
 
     check_int(port_flag, port, 1, 65535)
     try:

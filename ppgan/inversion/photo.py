@@ -14,7 +14,8 @@ from ..faceutils import ffhq_quad, load_rgb, warp_quad
 from ..models.generators.generator_pixel2style2pixel import INPUT_SIZE
 from ..models.zoo import model_spec
 from ..utils.errors import UserError
-from .pixel2style2pixel_predictor import Pixel2Style2PixelPredictor
+from .fitting import image_to_target
+from .psp import PspEncoder
 
 InvertedPhoto = collections.namedtuple("InvertedPhoto", "photo faces latents")
 InvertedPhoto.__doc__ = ("A photo's faces in W+: photo (upright RGB PIL image), faces (list of AlignedFace, "
@@ -48,8 +49,8 @@ class PhotoInverter:
 
     @functools.cached_property
     def psp(self):
-        """The ``Pixel2Style2PixelPredictor`` (landmark model loaded on first use, pSp weights on first encode)."""
-        return Pixel2Style2PixelPredictor(landmark_model=self.landmark_model, spec=self.spec)
+        """The ``PspEncoder`` (landmark model loaded on first use, pSp weights on first encode)."""
+        return PspEncoder(self.spec, self.landmark_model)
 
     def align(self, photo, max_faces=1, name=None, extra_faces="error"):
         """Every face of a photo (path, PIL image or uint8 array) as 256 px ``AlignedFace``, largest first.
@@ -74,8 +75,6 @@ class PhotoInverter:
         """``refine_steps`` of fitting of W+ [N, n_latent, style_dim] to the faces of ``image`` (RGB PIL)."""
         if self.refine_steps == 0:
             return latents
-        from .styleganv2fitting_predictor import image_to_target
-
         g = self.fitter.generator
         targets = np.concatenate([image_to_target(warp_quad(image, ffhq_quad(face.landmarks), g.size), g.size)
                                   for face in faces])

@@ -1,0 +1,177 @@
+"""The edit command (``applications/tools/styleganv2clip.py``, ``styleganv2clip_predictor.py edit``).
+
+Without ``--input_image`` the faces come from ``--latent`` or ``--seed`` and the predictor's
+``run`` edits them; with it, every face of every photo is aligned, inverted (pSp, optionally
+refined by fitting), edited with the same text and strengths and pasted back.
+"""
+import argparse
+import os
+import sys
+
+from ..apps.styleganv2clip_predictor import StyleGANv2ClipPredictor
+from ..faceutils import collect_images, load_rgb
+from ..inversion import InvertedPhoto, PhotoInverter, load_latent_file
+from ..inversion.fitting import build_fitter
+from ..models.zoo import inverter_spec
+from ..styleclip.edit import (
+    DEFAULT_BETA,
+    DEFAULT_OFFSET,
+    MAX_OFFSET,
+    as_beta,
+    as_offsets,
+    channel_summary,
+    check_texts,
+)
+from ..styleclip.outputs import (
+    DST_NAME,
+    SRC_NAME,
+    STRIP_NAME,
+    STYLES_NAME,
+    face_folders,
+    offset_name,
+    output_files,
+    photo_edit_names,
+)
+from ..styleclip.text import TEMPLATE_SETS
+from ..utils.checks import SEED_MAX, check_int, check_seed
+from ..utils.errors import UserError
+from ..utils.fileio import check_output_files, check_writable_dir
+from ..utils.runtime import select_device
+from .common import add_generator_args, generator_spec
+
+MAX_FACES = 100  # faces edited per photo
+
+
+def edit_parser():
+    """The editing command's flags (PaddleGAN's, plus the StyleCLIP and generator options)."""
+    parser = argparse.ArgumentParser(
+        prog="styleganv2clip.py", description="Edit StyleGAN2 faces with a text description (StyleCLIP global "
+        "directions). Writes src.editing.png, dst.editing_{offset}.png, dst.editing.png (last offset), "
+        "dst.editing_strip.png (source then every offset, tiles at most 256 px) and dst.editing.pd (edited S) "
+        "per face.")
+    parser.add_argument("--latent", default=None,
+                        help="W+ .npy [18,512], [1,18,512] or [N,18,512] (N faces: face_i sub-folders), or W [512]; "
+                             "default: a face sampled from --seed (truncation 0.7)")
+    parser.add_argument("--input_image", nargs="+", default=None, metavar="PHOTO",
+                        help="photos and/or folders of photos to edit instead of --latent: every face is aligned, "
+                             "inverted with pSp, edited and pasted back into <name>.edited_{offset}.png and "
+                             "<name>.edited.png at the photo's size")
+    parser.add_argument("--max_faces", type=int, default=8,
+                        help="with --input_image: a photo with more faces is refused (default 8)")
+    parser.add_argument("--match_colours", action="store_true",
+                        help="with --input_image: match the pasted faces' colour statistics to the photo's")
+    parser.add_argument("--refine_steps", type=int, default=0,
+                        help="with --input_image: steps of fitting (MSE + LPIPS) after pSp, every W+ row (default 0)")
+    parser.add_argument("--vgg_weight_path", default=None,
+                        help="LPIPS VGG16 file for --refine_steps (default: the vgg16_official release)")
+    parser.add_argument("--lins_weight_path", default=None,
+                        help="LPIPS heads file for --refine_steps (default: the lins_0.1_vgg release)")
+    parser.add_argument("--psp_weight_path", default=None,
+                        help="pSp .pdparams for --input_image (default: the inverter the generator's config names)")
+    parser.add_argument("--landmark_model", default=None,
+                        help="dlib 68-landmark model for --input_image (default: from face-recognition-models)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help=f"seed of the sampled face without --latent / --input_image, 0 to {SEED_MAX} (default 0)")
+    parser.add_argument("--output_path", default="output_dir", help="folder for the output files")
+    parser.add_argument("--neutral", default="face", help="description of the face as it is (default: face)")
+    parser.add_argument("--target", required=True, help="description of the edited face, e.g. 'smiling face'")
+    parser.add_argument("--beta_threshold", default=str(DEFAULT_BETA),
+                        help=f"keep channels with |relevance| >= beta (default {DEFAULT_BETA}); "
+                             "auto: the largest of 0.10..0.29 keeping more than 20 channels")
+    parser.add_argument("--direction_offset", type=float, nargs="+", default=[DEFAULT_OFFSET],
+                        help=f"edit strength(s) alpha, each from -{MAX_OFFSET:g} to {MAX_OFFSET:g}, e.g. -1 0 1 2 3 4 5 "
+                             "(default 5); the last one is dst.editing.png")
+    parser.add_argument("--direction_path", default=None,
+                        help="global directions: PaddleGAN .pdparams [C,512] or official fs3.npy "
+                             "(default: the ffhq-config-f release)")
+    parser.add_argument("--stat_path", default=None,
+                        help="S statistics (PaddleGAN .pdparams or StyleCLIP S_mean_std), read with --scale_by_std "
+                             "(default: the ffhq-config-f release)")
+    parser.add_argument("--scale_by_std", action="store_true",
+                        help="official StyleCLIP convention: multiply each channel's edit by its std")
+    parser.add_argument("--clip_weight_path", default=None, help="CLIP ViT-B-32 .pdparams (default: the release)")
+    parser.add_argument("--templates", choices=TEMPLATE_SETS, default="paddlegan",
+                        help="prompt templates: paddlegan (46) or official (CLIP's ImageNet set, 79)")
+    add_generator_args(parser)
+    return parser
+
+
+def photo_folders(photos, output_path):
+    """(name stem, folder of the edit files) per photo: ``output_path`` for one photo, ``output_path/<stem>`` for several.
+
+    Two photos with the same name are an error (their outputs would collide).
+    """
+    stems = [os.path.splitext(os.path.basename(photo))[0] for photo in photos]
+    seen = {}
+    for photo, stem in zip(photos, stems):
+        if stem in seen:
+            raise UserError(f"{seen[stem]} and {photo} would both be written as {stem}.edited.png; rename one of them")
+        seen[stem] = photo
+    if len(photos) == 1:
+        return stems, [output_path]
+    return stems, [os.path.join(output_path, stem) for stem in stems]
+
+
+def edit_photos(predictor, args, offsets, beta, psp):
+    """The --input_image path: align every photo (all checked first), then invert, edit and paste back each.
+
+    ``psp``: the spec of the pSp model (``inverter_spec``). Returns the EditDirection and the pasted photo paths.
+    """
+    if args.refine_steps < 0:
+        raise UserError(f"--refine_steps {args.refine_steps} is negative; pass 0 (pSp alone) or a number of steps")
+    photos = collect_images(args.input_image)
+    stems, folders = photo_folders(photos, args.output_path)
+    g = predictor.generator
+    generator = args.weight_path or f"the {predictor.spec.name} generator"
+    inverter = PhotoInverter(landmark_model=args.landmark_model, latent_shape=(g.n_latent, g.style_dim), spec=psp,
+                             generator_name=generator)
+    aligned = [inverter.align(photo, args.max_faces) for photo in photos]
+    check_writable_dir(args.output_path)
+    for stem, folder, faces in zip(stems, folders, aligned):
+        check_output_files([os.path.join(args.output_path, name) for name in photo_edit_names(stem, offsets)]
+                           + output_files(face_folders(folder, len(faces)), offsets))
+    if args.refine_steps:
+        inverter.set_refinement(build_fitter(g, args.vgg_weight_path, args.lins_weight_path), args.refine_steps)
+    direction = predictor.style_direction(predictor.text_direction.delta_t(args.neutral, args.target), beta)
+    written = []
+    for photo, stem, folder, faces in zip(photos, stems, folders, aligned):
+        image = load_rgb(photo)
+        inverted = InvertedPhoto(image, faces, inverter.latents(image, faces))
+        edit_folders, paths = predictor.edit_photo(inverted, stem, direction, offsets, folder, args.match_colours)
+        print(f"{photo}: {len(faces)} face(s) -> {', '.join(paths)} (and the edit files in {', '.join(edit_folders)})")
+        written.extend(paths)
+    return direction, written
+
+
+def main(argv=None):
+    """The editing command: check the inputs, build the predictor, run, print a summary."""
+    args = edit_parser().parse_args(argv)
+    check_texts(args.neutral, args.target, args.templates)
+    offsets, beta = as_offsets(args.direction_offset), as_beta(args.beta_threshold)
+    check_seed("--seed", args.seed)
+    if args.latent is not None and args.input_image is not None:
+        raise UserError("pass either --latent or --input_image, not both")
+    if args.input_image is not None:
+        collect_images(args.input_image)
+    check_int("--max_faces", args.max_faces, 1, MAX_FACES)
+    latent = None if args.latent is None else load_latent_file(args.latent)
+    check_writable_dir(args.output_path)
+    if args.input_image is None:
+        num_faces = len(latent) if latent is not None and latent.ndim == 3 else 1
+        check_output_files(output_files(face_folders(args.output_path, num_faces), offsets))
+    if args.stat_path is not None and not args.scale_by_std:
+        print("note: --stat_path is only read with --scale_by_std", file=sys.stderr)
+    spec = generator_spec(args)
+    psp = inverter_spec(spec, args.psp_weight_path) if args.input_image is not None else None
+    select_device(args.cpu)
+    predictor = StyleGANv2ClipPredictor(args.output_path, direction_path=args.direction_path, stat_path=args.stat_path,
+                                        clip_weight_path=args.clip_weight_path, seed=args.seed,
+                                        templates=args.templates, scale_by_std=args.scale_by_std, spec=spec)
+    if args.input_image is not None:
+        direction, _ = edit_photos(predictor, args, offsets, beta, psp)
+        print(channel_summary(direction, args.neutral, args.target))
+        return
+    result = predictor.run(latent, args.neutral, args.target, offsets=offsets, beta_threshold=beta)
+    print(channel_summary(result.direction, args.neutral, args.target))
+    names = ", ".join([SRC_NAME] + [offset_name(offset) for offset in offsets] + [DST_NAME, STRIP_NAME, STYLES_NAME])
+    print(f"wrote {names} to {', '.join(result.folders)}")
