@@ -22,7 +22,7 @@ from ppgan.apps import styleganv2clip_predictor as edit_module
 from ppgan.apps.styleganv2clip_predictor import (STRIP_NAME, StyleGANv2ClipPredictor, as_beta, as_offsets, edit_main,
                                                  main, read_latents, strip_image)
 from ppgan.models.generators import StyleGANv2Generator
-from ppgan.styleclip.clip_encoder import save_random_clip_weights
+from ppgan.styleclip.clip import save_random_clip_weights
 from ppgan.styleclip.stats import save_stats
 from ppgan.styleclip.text import load_templates
 from ppgan.utils.errors import UserError
@@ -398,7 +398,7 @@ def test_subcommands(files, tmp_path, monkeypatch):
     with pytest.raises(UserError, match="empty text"):
         main(["edit", *edit_argv(files, tmp_path / "out", "--target", " ")])
     calls = []
-    monkeypatch.setitem(sys.modules, "ppgan.apps.extract_cli", types.SimpleNamespace(main=calls.append))
+    monkeypatch.setitem(sys.modules, "ppgan.cli.extract", types.SimpleNamespace(main=calls.append))
     main(["extract", "--merge", "--output", "fs3.pdparams"])
     assert calls == [["--merge", "--output", "fs3.pdparams"]]
     with pytest.raises(SystemExit):

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from ..styleclip.clip_encoder import CLIP_WEIGHTS, WEIGHT_FLAG, ClipEncoder  # noqa: E402
+from ..styleclip.clip import CLIP_WEIGHTS, WEIGHT_FLAG, ClipEncoder  # noqa: E402
 from ..styleclip.directions import (auto_beta, channel_relevance, compute_delta_s, edit_styles,  # noqa: E402
                                     load_directions)
 from ..styleclip.stats import load_stats  # noqa: E402
@@ -492,8 +492,8 @@ def channel_summary(direction, neutral, target):
 
 
 def extract_main(argv=None):
-    """The ``extract`` subcommand (``ppgan.apps.extract_cli.main``)."""
-    from .extract_cli import main
+    """The ``extract`` subcommand (``ppgan.cli.extract.main``)."""
+    from ..cli.extract import main
 
     return main(argv)
 

@@ -7,9 +7,10 @@
     python -m paddle.distributed.launch --nproc_per_node N ppgan/apps/styleganv2clip_predictor.py extract ...
     python ppgan/apps/styleganv2clip_predictor.py extract --merge [--output FILE | --dataset_name NAME]
 
-Rerunning the same command resumes from the checkpoint next to the output.
+Rerunning the same command resumes from the resume file next to the output.
 Under Paddle's launcher each rank computes its share of the channels
-(PADDLE_TRAINER_ID / PADDLE_TRAINERS_NUM); rank 0 merges the parts. See docs/extraction.md.
+(PADDLE_TRAINER_ID / PADDLE_TRAINERS_NUM); rank 0 merges the parts. See docs/extraction.md;
+the extraction itself is ``ppgan.styleclip.extract``.
 """
 import argparse
 import os
@@ -47,7 +48,7 @@ def parse_args(argv):
                         help="direction file (default stylegan2-{dataset_name}-styleclip-global-directions.pdparams; "
                              ".npy for numpy)")
     parser.add_argument("--checkpoint_every", type=int, default=None,
-                        help="checkpoint after this many channels of work (default: every 5 minutes)")
+                        help="save the resume file after this many channels of work (default: every 5 minutes)")
     parser.add_argument("--merge_wait", type=float, default=3600.0,
                         help="seconds rank 0 waits for the other ranks' parts before leaving the merge to --merge")
     parser.add_argument("--merge", action="store_true", help="only merge the part files of a multi-rank run")
@@ -84,7 +85,7 @@ def load_inputs(args, spec):
     Only CLIP's image tower is kept: its text tower (250 MB) is freed before the renders need memory.
     """
     from ..models.loading import load_stylegan2
-    from ..styleclip.clip_encoder import ClipEncoder
+    from ..styleclip.clip import ClipEncoder
     from ..styleclip.directions import style_channel_count
     from ..styleclip.extract import check_s_codes_match_stats
     from ..styleclip.stats import load_s_codes, load_stats, s_codes_file_name, stats_file_name
@@ -103,11 +104,10 @@ def load_inputs(args, spec):
 def main(argv=None):
     args = parse_args(argv)
     from ..utils.checks import check_float, check_int, check_name
-    from ..utils.errors import UserError
     from ..utils.fileio import check_output_files, check_writable_dir
     from ..utils.runtime import gpu_memory_bytes, select_device
-    from ..styleclip.extract import (DirectionExtractor, checkpoint_path, default_batch_size, inputs_fingerprint,
-                                     merge_parts, output_file_name, part_path)
+    from ..styleclip.extract import (DirectionExtractor, default_batch_size, inputs_fingerprint, merge_parts,
+                                     output_file_name, part_path, resume_path)
 
     spec = generator_spec(args)
     args.dataset_name = spec.name if args.dataset_name is None else args.dataset_name
@@ -133,7 +133,7 @@ def main(argv=None):
     check_float("--merge_wait", args.merge_wait, 0.0, example=3600)
     rank, world = rank_and_world()
     check_writable_dir(os.path.dirname(os.path.abspath(output)), "--output")
-    check_output_files([checkpoint_path(output, rank, world), part_path(output, rank, world)], "--output")
+    check_output_files([resume_path(output, rank, world), part_path(output, rank, world)], "--output")
     generator, rows, image_encoder, s_codes, mean, std = load_inputs(args, spec)
     extractor = DirectionExtractor(generator, image_encoder, s_codes, mean, std, args.alpha, args.batch_size,
                                    args.render_batch)
