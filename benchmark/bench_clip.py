@@ -28,8 +28,9 @@ configure_cpu_runtime()  # before anything imports paddle
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 
-from ppgan.styleclip.clip_encoder import (ClipEncoder, center_crop_offsets, clip_preprocess,  # noqa: E402
-                                          normalize_for_clip, pil_bicubic_matrix, quantize_to_levels, resized_size)
+from ppgan.styleclip.clip import ClipEncoder, clip_preprocess  # noqa: E402
+from ppgan.styleclip.clip.preprocess import (center_crop_offsets, normalize_for_clip, pil_bicubic_matrix,  # noqa: E402
+                                             quantize_to_levels, resized_size)
 from ppgan.utils.compiled import cpu_threads, set_eager_threads  # noqa: E402
 
 

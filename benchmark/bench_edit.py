@@ -30,7 +30,7 @@ from ppgan.apps.styleganv2_predictor import RENDER_PIXELS  # noqa: E402
 from ppgan.apps.styleganv2clip_predictor import StyleGANv2ClipPredictor  # noqa: E402
 from ppgan.models.generators import StyleGANv2Generator  # noqa: E402
 from ppgan.models.generators.fast_synthesis import SynthesisProgram  # noqa: E402
-from ppgan.styleclip.clip_encoder import save_random_clip_weights  # noqa: E402
+from ppgan.styleclip.clip import save_random_clip_weights  # noqa: E402
 
 EDITS = [("face", "smiling face"), ("face", "face with blue eyes"), ("face", "old face")]
 

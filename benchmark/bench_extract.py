@@ -39,7 +39,7 @@ import paddle  # noqa: E402
 
 from ppgan.models.generators import StyleGANv2Generator  # noqa: E402
 from ppgan.models.generators.fast_synthesis import SynthesisProgram, VariantsProgram  # noqa: E402
-from ppgan.styleclip.clip_encoder import ClipEncoder, pil_preprocess  # noqa: E402
+from ppgan.styleclip.clip import ClipEncoder, pil_preprocess  # noqa: E402
 from ppgan.utils.image import to_uint8  # noqa: E402
 from ppgan.styleclip.directions import channel_direction  # noqa: E402
 from ppgan.styleclip.extract import (Batch, DirectionExtractor, finish_directions, layer_row_offsets,  # noqa: E402

@@ -81,7 +81,7 @@ SMALL_PSP_OPTS = dict(encoder_type="GradualStyleEncoder", input_nc=3, start_from
 @pytest.fixture(scope="session")
 def random_clip_file(tmp_path_factory):
     """A random ViT-B/32 weight file (about 605 MB, 30 s to make), shared by the test session."""
-    from ppgan.styleclip.clip_encoder import save_random_clip_weights
+    from ppgan.styleclip.clip import save_random_clip_weights
 
     path = str(tmp_path_factory.mktemp("random_clip") / "ViT-B-32.pdparams")
     save_random_clip_weights(path, seed=0)

@@ -32,7 +32,7 @@ from ppgan.apps.styleganv2clip_predictor import DST_NAME, STRIP_NAME, STYLES_NAM
 from ppgan.faceutils import load_rgb, paste_face
 from ppgan.models.generators import StyleGANv2Generator
 from ppgan.modules.modulated_conv import ModulatedConv2D
-from ppgan.styleclip.clip_encoder import save_random_clip_weights
+from ppgan.styleclip.clip import save_random_clip_weights
 from ppgan.styleclip.directions import edit_styles
 from ppgan.utils import compiled
 from ppgan.utils.errors import UserError

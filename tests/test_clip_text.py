@@ -10,9 +10,9 @@ import clip
 import paddle
 from PIL import Image
 
-from ppgan.styleclip import clip_encoder
-from ppgan.styleclip.clip_encoder import (ClipEncoder, ImageTower, ImageTowerGraph, clip_preprocess, pil_preprocess,
-                                          save_random_clip_weights, state_dict_problems)
+from ppgan.styleclip.clip import ClipEncoder, clip_preprocess, pil_preprocess, preprocess
+from ppgan.styleclip.clip.encoder import (ImageTower, ImageTowerGraph, load_clip_weights, save_random_clip_weights,
+                                         state_dict_problems)
 from ppgan.styleclip.text import TextDirection, delta_t, load_templates, text_features
 from ppgan.utils.errors import UserError
 from ppgan.utils.image import to_uint8
@@ -217,7 +217,7 @@ def test_tensor_preprocessing_is_pil_on_adversarial_images(size):
         batch = images[start:start + 8]
         ours = clip_preprocess(as_generator_output_batch(batch)).numpy()
         np.testing.assert_array_equal(ours, np.stack([pil_preprocess(image) for image in batch]))
-        levels = clip_encoder.resample(paddle.to_tensor(batch.transpose(0, 3, 1, 2).reshape(-1, size, size)
+        levels = preprocess.resample(paddle.to_tensor(batch.transpose(0, 3, 1, 2).reshape(-1, size, size)
                                                         .astype(np.float32))).numpy()
         pil_levels = np.stack([np.asarray(Image.fromarray(image).resize((224, 224), Image.BICUBIC)) for image in batch])
         np.testing.assert_array_equal(levels.reshape(-1, 3, 224, 224), pil_levels.transpose(0, 3, 1, 2))
@@ -226,8 +226,8 @@ def test_tensor_preprocessing_is_pil_on_adversarial_images(size):
 @pytest.mark.parametrize("in_size, out_size",
                          [(1024, 224), (2048, 224), (256, 224), (128, 224), (500, 373), (224, 224)])
 def test_split_coefficients_are_float32_exact(in_size, out_size):
-    matrix = clip_encoder.pil_bicubic_matrix(in_size, out_size)
-    hi, lo, k = clip_encoder.split_coefficients(matrix)
+    matrix = preprocess.pil_bicubic_matrix(in_size, out_size)
+    hi, lo, k = preprocess.split_coefficients(matrix)
     np.testing.assert_array_equal(hi.astype(np.int64) * 2 ** k + lo.astype(np.int64), matrix)
     assert 255 * np.abs(hi).sum(axis=1).max() < 2 ** 24
     assert 255 * np.abs(lo).sum(axis=1).max() + 2 ** 21 < 2 ** 24
@@ -244,7 +244,7 @@ def test_quantisation_matches_to_uint8():
     values = np.concatenate([ties, np.nextafter(ties, -2), np.nextafter(ties, 2), np.linspace(-1.2, 1.2, 4001),
                              [-1.0, 1.0, np.nextafter(-1, -2), np.nextafter(1, 2), 0.0, -0.0]]).astype(np.float32)
     images = paddle.to_tensor(np.concatenate([values] * 3).reshape(1, 3, 1, -1))
-    levels = clip_encoder.quantize_to_levels(images).numpy()
+    levels = preprocess.quantize_to_levels(images).numpy()
     np.testing.assert_array_equal(levels[0].transpose(1, 2, 0), to_uint8(images)[0].astype(np.float32))
 
 
@@ -269,7 +269,7 @@ def test_loading_a_wrong_file_is_a_user_error(encoder, tmp_path, monkeypatch):
     path = str(tmp_path / "partial.pdparams")
     paddle.save({"positional_embedding": paddle.zeros([77, 512])}, path)
     with pytest.raises(UserError, match="missing text_projection") as info:
-        clip_encoder.load_clip_weights(encoder.model, path)
+        load_clip_weights(encoder.model, path)
     assert "--clip_weight_path" in str(info.value) and "more" in str(info.value)
     with pytest.raises(UserError, match="--clip_weight_path"):
         ClipEncoder(weight_path=str(tmp_path / "absent.pdparams"))

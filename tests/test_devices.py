@@ -16,8 +16,8 @@ from PIL import Image
 
 from conftest import FIXTURES, SMALL_CHANNELS, SMALL_FLAGS, tool_main
 
-from ppgan.styleclip.extract import (CPU_BATCH_SIZE, GPU_BATCH_SIZE, GPU_RESERVED_BYTES, RENDER_BYTES_1024,
-                                     default_batch_size, default_render_batch)
+from ppgan.styleclip.extract.plan import (CPU_BATCH_SIZE, GPU_BATCH_SIZE, GPU_RESERVED_BYTES, RENDER_BYTES_1024,
+                                          default_batch_size, default_render_batch)
 from ppgan.utils import runtime
 
 GB = 2 ** 30
@@ -111,16 +111,16 @@ def test_batch_sizes_per_device():
 
 
 def test_extractor_takes_gpu_batch_sizes_from_the_card(small_generator, monkeypatch):
-    from ppgan.styleclip import extract
+    from ppgan.styleclip.extract import worker
 
     widths = small_generator.channels_lst
     s_codes = [np.zeros((2, w), np.float32) for w in widths]
     mean, std = [np.zeros(w, np.float32) for w in widths], [np.ones(w, np.float32) for w in widths]
-    monkeypatch.setattr(extract, "gpu_memory_bytes", lambda: 8 * GB)
-    on_gpu = extract.DirectionExtractor(small_generator, None, s_codes, mean, std, eager=True)
+    monkeypatch.setattr(worker, "gpu_memory_bytes", lambda: 8 * GB)
+    on_gpu = worker.DirectionWorker(small_generator, None, s_codes, mean, std, eager=True)
     assert (on_gpu.batch_size, on_gpu.render_batch) == (16, 16)  # 64 px renders: the whole batch fits
-    monkeypatch.setattr(extract, "gpu_memory_bytes", lambda: None)
-    on_cpu = extract.DirectionExtractor(small_generator, None, s_codes, mean, std, eager=True)
+    monkeypatch.setattr(worker, "gpu_memory_bytes", lambda: None)
+    on_cpu = worker.DirectionWorker(small_generator, None, s_codes, mean, std, eager=True)
     assert (on_cpu.batch_size, on_cpu.render_batch) == (4, 4)
 
 
@@ -146,7 +146,7 @@ def _float_dtypes(made):
 def test_eager_edit_and_extraction_make_float32_tensors_only(tmp_path, random_clip_file, small_generator,
                                                            host_to_device_dtypes, monkeypatch):
     from ppgan.apps.styleganv2clip_predictor import StyleGANv2ClipPredictor
-    from ppgan.styleclip.clip_encoder import ClipEncoder
+    from ppgan.styleclip.clip import ClipEncoder
     from ppgan.styleclip.directions import style_channel_count
     from ppgan.styleclip.extract import DirectionExtractor
     from ppgan.styleclip.stats import collect_statistics, save_statistics_files

@@ -27,7 +27,7 @@ from ppgan.styleclip import outputs
 from ppgan.styleclip.edit import as_beta, as_offsets
 from ppgan.styleclip.outputs import STRIP_NAME, strip_image
 from ppgan.models.generators import StyleGANv2Generator
-from ppgan.styleclip.clip_encoder import save_random_clip_weights
+from ppgan.styleclip.clip import save_random_clip_weights
 from ppgan.styleclip.stats import save_stats
 from ppgan.styleclip.text import load_templates
 from ppgan.utils.errors import UserError

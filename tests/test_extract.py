@@ -11,14 +11,16 @@ import pytest
 
 import paddle
 
-from ppgan.apps.extract_cli import parse_channel_range
+from ppgan.cli.extract import parse_channel_range
 from ppgan.models.loading import load_stylegan2
 from ppgan.models.generators import StyleGANv2Generator
-from ppgan.styleclip.clip_encoder import (ClipEncoder, clip_preprocess, pil_preprocess, save_random_clip_weights)
+from ppgan.styleclip.clip import ClipEncoder, clip_preprocess, pil_preprocess, save_random_clip_weights
 from ppgan.styleclip.directions import channel_direction
-from ppgan.styleclip.extract import (Batch, DirectionExtractor, _save_npz, accumulate_differences, batch_items,
-                                     check_s_codes_match_stats, finish_directions, layer_row_offsets, merge_parts,
-                                     moved_styles, part_path, plan_batches, plan_rows)
+from ppgan.styleclip.extract import (Batch, DirectionExtractor, check_s_codes_match_stats, finish_directions,
+                                     layer_row_offsets, merge_parts, moved_styles, part_path, plan_rows)
+from ppgan.styleclip.extract.job import _save_npz
+from ppgan.styleclip.extract.plan import batch_items, plan_batches
+from ppgan.styleclip.extract.worker import accumulate_differences
 from ppgan.styleclip.stats import (collect_statistics, load_s_codes, load_stats, save_s_codes, save_statistics_files,
                                    save_stats)
 from ppgan.utils import compiled
@@ -305,7 +307,7 @@ def test_merge_joins_parts_and_names_missing_ones(tmp_path):
     _save_npz(part_path(output, 0, 2), job=json.dumps(job), rank=0, rows=rows[0], directions=values[0])
     with pytest.raises(SystemExit):  # the CLI's --merge with a bad part name is a clean error, not a traceback
         run_cli(lambda argv: merge_parts(output + ".other"), [])
-    from ppgan.apps import extract_cli
+    from ppgan.cli import extract as extract_cli
 
     extract_cli.main(["--merge", "--output", output])
     merged = np.load(output)
@@ -322,7 +324,7 @@ def error_line(stderr):
 
 
 def test_mismatched_inputs_fail_in_one_line_without_output(files, inputs, tmp_path, capsys):
-    from ppgan.apps import extract_cli
+    from ppgan.cli import extract as extract_cli
 
     _, _, _, mean, std = inputs
     other = StyleGANv2Generator(32, 64, 2, channels={4: 32, 8: 16, 16: 16, 32: 8})

@@ -16,7 +16,7 @@ from PIL import Image
 
 from conftest import REPO_ROOT
 from ppgan.models.generators import StyleGANv2Generator
-from ppgan.styleclip.clip_encoder import save_random_clip_weights
+from ppgan.styleclip.clip import save_random_clip_weights
 from ppgan.styleclip.directions import load_directions, style_channel_count
 from ppgan.styleclip.extract import save_directions
 from ppgan.utils.errors import UserError

@@ -8,7 +8,7 @@ import paddle
 import paddle.nn as nn
 
 from conftest import REPO_ROOT
-from ppgan.styleclip.clip_encoder import divide
+from ppgan.styleclip.clip.preprocess import divide
 from ppgan.utils.checkpoint import load_state_dict_strict
 
 

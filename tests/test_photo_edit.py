@@ -12,7 +12,7 @@ from ppgan.inversion import PhotoInverter
 from ppgan.cli.edit import main as edit_main
 from ppgan.faceutils import FaceAligner, load_rgb, paste_faces
 from ppgan.models.generators import Pixel2Style2Pixel, StyleGANv2Generator
-from ppgan.styleclip.clip_encoder import save_random_clip_weights
+from ppgan.styleclip.clip import save_random_clip_weights
 from ppgan.utils.errors import UserError
 
 CHANNELS = {4: 32, 8: 32, 16: 16, 32: 8}

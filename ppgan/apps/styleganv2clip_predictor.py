@@ -30,7 +30,7 @@ from tqdm import tqdm  # noqa: E402
 from ..faceutils import paste_edits  # noqa: E402
 from ..inversion.latents import read_latents  # noqa: E402
 from ..models.zoo import model_spec, release_file, styleclip_file  # noqa: E402
-from ..styleclip.clip_encoder import WEIGHT_FLAG, ClipEncoder  # noqa: E402
+from ..styleclip.clip import WEIGHT_FLAG, ClipEncoder  # noqa: E402
 from ..styleclip.directions import edit_styles, load_directions  # noqa: E402
 from ..styleclip.edit import DEFAULT_BETA, DEFAULT_OFFSET, as_beta, as_offsets, check_texts, edit_direction  # noqa: E402
 from ..styleclip.outputs import face_folders, output_files, photo_edit_files, photo_edit_names, save_edit_files  # noqa: E402

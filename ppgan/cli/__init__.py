@@ -1,1 +1,1 @@
-"""Command lines: every argparse parser and main(); the scripts of applications/tools and tools are wrappers."""
+"""Command lines: every argparse parser and main()."""

@@ -1,9 +1,12 @@
-"""StyleCLIP global directions: pure functions and file formats (no command line code).
+"""StyleCLIP global directions: CLIP, text directions, edits, statistics, extraction (no command line code).
 
-- ``clip_encoder``: CLIP ViT-B/32 with strict weight loading and PIL-exact preprocessing on tensors;
+- ``clip``: CLIP ViT-B/32 with strict weight loading, its tokenizer and PIL-exact preprocessing on tensors;
 - ``text``: prompt templates, template-averaged text features, the text direction delta_t;
 - ``directions``: channel relevance, beta threshold (fixed or automatic), delta_s in the S layout,
-  std scaling, edits, direction file reading, the per-channel direction reduction.
+  std scaling, edits, direction file reading, the per-channel direction reduction;
+- ``stats``: S samples and their per-channel statistics;
+- ``extract``: the global direction extraction (work plan, batched renders and CLIP, resume files,
+  rank parts and their merge).
 
 Submodules are imported on use, so that ``directions`` does not load CLIP.
 """

@@ -42,7 +42,7 @@ def check_prompt_length(text, templates="paddlegan", flag="--target"):
     The message quotes the user's text (not a template), its token count, the limit
     and how many tokens the longest template adds.
     """
-    from .clip_encoder import CONTEXT_LENGTH, shorten, token_count
+    from .clip import CONTEXT_LENGTH, shorten, token_count
 
     longest = max(token_count(template.format(text)) for template in load_templates(templates))
     if longest > CONTEXT_LENGTH:

@@ -7,17 +7,27 @@
     python -m paddle.distributed.launch --nproc_per_node N ppgan/apps/styleganv2clip_predictor.py extract ...
     python ppgan/apps/styleganv2clip_predictor.py extract --merge [--output FILE | --dataset_name NAME]
 
-Rerunning the same command resumes from the checkpoint next to the output.
+Rerunning the same command resumes from the resume file next to the output.
 Under Paddle's launcher each rank computes its share of the channels
-(PADDLE_TRAINER_ID / PADDLE_TRAINERS_NUM); rank 0 merges the parts. See docs/extraction.md.
+(PADDLE_TRAINER_ID / PADDLE_TRAINERS_NUM); rank 0 merges the parts. See docs/extraction.md;
+the extraction itself is ``ppgan.styleclip.extract``.
 """
 import argparse
 import os
 import re
 import sys
 
-from ..utils.cli import add_generator_args, generator_spec, run_cli
+from ..models.loading import load_stylegan2
+from ..styleclip.clip import ClipEncoder
+from ..styleclip.directions import style_channel_count
+from ..styleclip.extract import (DirectionExtractor, check_s_codes_match_stats, default_batch_size,
+                                 inputs_fingerprint, merge_parts, output_file_name, part_path, resume_path)
+from ..styleclip.stats import load_s_codes, load_stats, s_codes_file_name, stats_file_name
+from ..utils.checks import check_float, check_int, check_name
 from ..utils.errors import UserError
+from ..utils.fileio import check_output_files, check_writable_dir
+from ..utils.runtime import gpu_memory_bytes, select_device
+from .common import add_generator_args, generator_spec
 
 MAX_ALPHA = 100.0  # channel offset in std units (StyleCLIP: 5); far beyond it every render saturates
 MAX_BATCH = 4096
@@ -47,7 +57,7 @@ def parse_args(argv):
                         help="direction file (default stylegan2-{dataset_name}-styleclip-global-directions.pdparams; "
                              ".npy for numpy)")
     parser.add_argument("--checkpoint_every", type=int, default=None,
-                        help="checkpoint after this many channels of work (default: every 5 minutes)")
+                        help="save the resume file after this many channels of work (default: every 5 minutes)")
     parser.add_argument("--merge_wait", type=float, default=3600.0,
                         help="seconds rank 0 waits for the other ranks' parts before leaving the merge to --merge")
     parser.add_argument("--merge", action="store_true", help="only merge the part files of a multi-rank run")
@@ -83,12 +93,6 @@ def load_inputs(args, spec):
 
     Only CLIP's image tower is kept: its text tower (250 MB) is freed before the renders need memory.
     """
-    from ..models.loading import load_stylegan2
-    from ..styleclip.clip_encoder import ClipEncoder
-    from ..styleclip.directions import style_channel_count
-    from ..styleclip.extract import check_s_codes_match_stats
-    from ..styleclip.stats import load_s_codes, load_stats, s_codes_file_name, stats_file_name
-
     s_path = args.S_path or s_codes_file_name(args.dataset_name)
     stat_path = args.stat_path or stats_file_name(args.dataset_name)
     generator = load_stylegan2(spec)
@@ -102,19 +106,6 @@ def load_inputs(args, spec):
 
 def main(argv=None):
     args = parse_args(argv)
-    from ..styleclip.extract import (
-        DirectionExtractor,
-        checkpoint_path,
-        default_batch_size,
-        inputs_fingerprint,
-        merge_parts,
-        output_file_name,
-        part_path,
-    )
-    from ..utils.checks import check_float, check_int, check_name
-    from ..utils.errors import UserError
-    from ..utils.fileio import check_output_files, check_writable_dir
-    from ..utils.runtime import gpu_memory_bytes, select_device
 
     spec = generator_spec(args)
     args.dataset_name = spec.name if args.dataset_name is None else args.dataset_name
@@ -140,7 +131,7 @@ def main(argv=None):
     check_float("--merge_wait", args.merge_wait, 0.0, example=3600)
     rank, world = rank_and_world()
     check_writable_dir(os.path.dirname(os.path.abspath(output)), "--output")
-    check_output_files([checkpoint_path(output, rank, world), part_path(output, rank, world)], "--output")
+    check_output_files([resume_path(output, rank, world), part_path(output, rank, world)], "--output")
     generator, rows, image_encoder, s_codes, mean, std = load_inputs(args, spec)
     extractor = DirectionExtractor(generator, image_encoder, s_codes, mean, std, args.alpha, args.batch_size,
                                    args.render_batch)
@@ -148,9 +139,3 @@ def main(argv=None):
     path = extractor.extract(rows, output, fingerprint, rank, world, args.checkpoint_every, args.merge_wait)
     print(f"{f'rank {rank}: ' if world > 1 else ''}wrote {path}", file=sys.stderr)
 
-
-if __name__ == "__main__":
-    from ..utils.runtime import configure_cpu_runtime
-
-    configure_cpu_runtime()
-    run_cli(main)

@@ -1,9 +1,9 @@
-"""CLIP ViT-B/32 (PyPI ``paddleclip``) behind strict weight loading, with CLIP's preprocessing on tensors.
+"""CLIP's image preprocessing on tensors, equal to PIL's bit for bit, and PIL's own for reference.
 
 CLIP's reference preprocessing goes through PIL: uint8 image -> ``Image.resize(BICUBIC)``
-of the shorter side to 224 -> center crop 224 -> normalize. ``clip_preprocess`` does
-the same on a batch of generator outputs without leaving Paddle, and equals PIL bit for
-bit (uint8 levels as ``ppgan.utils.image.to_uint8`` makes them).
+of the shorter side to 224 -> center crop 224 -> normalize (``pil_preprocess``).
+``clip_preprocess`` does the same on a batch of generator outputs without leaving Paddle,
+and equals PIL bit for bit (uint8 levels as ``ppgan.utils.image.to_uint8`` makes them).
 
 PIL's 8-bit resize is two passes (horizontal, then vertical), each
 ``clip(floor((A @ levels + 2**21) / 2**22), 0, 255)`` with A PIL's integer fixed-point
@@ -13,30 +13,16 @@ of ``A_hi @ levels`` and ``A_lo @ levels`` an integer below 2**24, so float32 ma
 products compute both exactly in any summation order, and ``levels_from_split``
 combines them exactly. The filters are banded (19 taps per output at 1024 -> 224):
 the vertical pass multiplies gathered bands of rows; the horizontal pass is one
-dense product.
-
-The image tower runs as a Paddle Inference program on CPUs (``ImageTower``).
+dense product. ``resample_plan`` caches the coefficients per (shape, device).
 """
 import collections
 import functools
-import importlib.metadata
-import inspect
 
-import clip
 import numpy as np
 import paddle
-import paddle.nn as nn
 from PIL import Image
 
-from ..utils import compiled
-from ..utils.checkpoint import load_pdparams
-from ..utils.download import resolve_weights
-from ..utils.errors import UserError
-
-CLIP_WEIGHTS = "ViT-B-32"
-WEIGHT_FLAG = "--clip_weight_path"
 INPUT_SIZE = 224
-CONTEXT_LENGTH = 77
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -256,184 +242,3 @@ def pil_preprocess(image, size=INPUT_SIZE):
     crop = resized[top:top + size, left:left + size].astype(np.float32) / 255.0
     normalized = (crop - np.array(CLIP_MEAN, np.float32)) / np.array(CLIP_STD, np.float32)
     return normalized.transpose(2, 0, 1)
-
-
-def token_count(text):
-    """CLIP tokens of ``text``, its start and end tokens included (at most CONTEXT_LENGTH fit)."""
-    return len(clip.tokenizer.encode(text)) + 2
-
-
-def shorten(text, limit=60):
-    """``text`` quoted, cut to ``limit`` characters with an ellipsis (for one-line messages)."""
-    return repr(text if len(text) <= limit else text[:limit - 1] + "\u2026")
-
-
-def tokenize(texts):
-    """Texts -> (tokens int64 [N, L], end-of-text index int64 [N]); L is the longest prompt, at most 77.
-
-    Raises UserError for an empty text or one longer than CLIP's 77-token context.
-    """
-    start, end = clip.tokenizer.encoder["<|startoftext|>"], clip.tokenizer.encoder["<|endoftext|>"]
-    sequences = []
-    for text in texts:
-        if not text.strip():
-            raise UserError("empty text: CLIP needs a description in words; pass a non-empty text")
-        sequence = [start] + clip.tokenizer.encode(text) + [end]
-        if len(sequence) > CONTEXT_LENGTH:
-            raise UserError(f"text {shorten(text)} is {len(sequence)} CLIP tokens, more than the "
-                            f"{CONTEXT_LENGTH} CLIP reads; shorten it")
-        sequences.append(sequence)
-    length = max(len(sequence) for sequence in sequences)
-    tokens = np.zeros((len(sequences), length), np.int64)
-    for row, sequence in enumerate(sequences):
-        tokens[row, :len(sequence)] = sequence
-    return tokens, np.array([len(sequence) - 1 for sequence in sequences], np.int64)
-
-
-def build_clip_model():
-    """paddleclip's ViT-B/32 with random weights, in eval mode. Never touches ``./pretrained_models``."""
-    model, _ = clip.load_model("ViT_B_32", pretrained=False)
-    return model
-
-
-def state_dict_problems(model, state_dict):
-    """Keys of ``model`` missing from ``state_dict`` or of the wrong shape, as readable strings."""
-    problems = []
-    for key, param in model.state_dict().items():
-        if key not in state_dict:
-            problems.append(f"missing {key}")
-        elif list(state_dict[key].shape) != list(param.shape):
-            problems.append(f"{key} has shape {list(state_dict[key].shape)}, expected {list(param.shape)}")
-    return problems
-
-
-def load_clip_weights(model, path):
-    """Load a ViT-B/32 state dict file into ``model``; missing or mis-shaped keys raise UserError. Extra keys are ignored."""
-    state_dict = load_pdparams(path, WEIGHT_FLAG)
-    if not isinstance(state_dict, dict):
-        raise UserError(f"{path} holds a {type(state_dict).__name__}, not a state dict; "
-                        f"pass a ViT-B-32 .pdparams file with {WEIGHT_FLAG}")
-    problems = state_dict_problems(model, state_dict)
-    if problems:
-        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-        raise UserError(f"{path} is not a CLIP ViT-B/32 state dict ({shown}); "
-                        f"pass the ViT-B-32 .pdparams file with {WEIGHT_FLAG}")
-    model.set_state_dict({key: state_dict[key] for key in model.state_dict()})
-
-
-def save_random_clip_weights(path, seed=0):
-    """Write a randomly initialised ViT-B/32 state dict (about 605 MB) to ``path``. Reseeds Paddle's RNG."""
-    paddle.seed(seed)
-    paddle.save(build_clip_model().state_dict(), path)
-
-
-class ImageTowerGraph(nn.Layer):
-    """CLIP's ViT image tower (paddleclip ``VisualTransformer``) as exported for Paddle Inference.
-
-    ``VisualTransformer.forward`` with one change: the output reads only the class token,
-    so the last block computes its attention query, output projection and MLP for that
-    token alone (keys and values still for every token): 6.6% fewer FLOPs, same math.
-    """
-
-    def __init__(self, visual):
-        super().__init__()
-        self.visual = visual
-
-    def forward(self, pixels):
-        visual = self.visual
-        x = visual.conv1(pixels)
-        x = x.reshape([x.shape[0], x.shape[1], -1]).transpose([0, 2, 1])
-        cls = visual.class_embedding + paddle.zeros([x.shape[0], 1, x.shape[2]], dtype=x.dtype)
-        x = visual.ln_pre(paddle.concat([cls, x], axis=1) + visual.positional_embedding)
-        *blocks, last = visual.transformer.resblocks
-        for block in blocks:
-            x = block(x)
-        normed = last.ln_1(x)
-        x = x[:, :1] + last.attn(normed[:, :1], normed, normed)
-        x = x + last.mlp(last.ln_2(x))
-        return paddle.matmul(visual.ln_post(x[:, 0, :]), visual.proj)
-
-
-class ImageTower:
-    """CLIP's image tower: pixels float32 Tensor [B,3,224,224] (``clip_preprocess``) -> embeddings Tensor [B,512].
-
-    On CPUs it runs ``ImageTowerGraph`` as a Paddle Inference program with oneDNN, exported
-    once per weights into ``$PPGAN_HOME/compiled/`` (``ppgan.utils.compiled``), and keeps no
-    eager copy of the weights; on GPUs, with ``PPGAN_SYNTHESIS=eager`` or ``eager=True`` it
-    calls the eager ``visual`` layer. Both agree to float rounding (cosine similarity above
-    0.99999, tested). ``weights_digest`` identifies the weights (md5 hex).
-    """
-
-    INPUT = "pixels"
-
-    def __init__(self, visual, eager=None):
-        visual.eval()
-        self.eager = compiled.use_eager_programs() if eager is None else eager
-        self.weights_digest = compiled.fingerprint(visual.state_dict())
-        self.visual = visual if self.eager else None
-        self._predictor = None if self.eager else self._load_predictor(visual)
-
-    def _load_predictor(self, visual):
-        size = visual.input_resolution
-        graph = inspect.getsource(ImageTowerGraph)  # an edited graph is exported anew
-        key = compiled.fingerprint({}, self.weights_digest, graph, importlib.metadata.version("paddleclip"), size)
-        spec = [paddle.static.InputSpec([None, 3, size, size], "float32", name=self.INPUT)]
-        directory = compiled.cached_export(
-            key, "image_tower", lambda prefix: compiled.export_layer(ImageTowerGraph(visual), spec, prefix))
-        return compiled.create_cpu_predictor(directory, "image_tower")
-
-    def __call__(self, pixels):
-        if self.eager:
-            with paddle.no_grad():
-                return self.visual(pixels)
-        return paddle.to_tensor(compiled.run_predictor(self._predictor, {self.INPUT: pixels})[0])
-
-
-class ClipEncoder:
-    """CLIP ViT-B/32 text and image encoder (inference only; outputs are unnormalized).
-
-    ``ClipEncoder(weight_path)`` loads that file, ``ClipEncoder()`` resolves the released
-    'ViT-B-32' weights (cache or download), ``ClipEncoder(random_init=True)`` keeps the
-    random initialisation (tests and benchmarks).
-    """
-
-    def __init__(self, weight_path=None, random_init=False):
-        if random_init and weight_path is not None:
-            raise ValueError("pass either weight_path or random_init=True, not both")
-        path = None if random_init else resolve_weights(CLIP_WEIGHTS, weight_path, flag=WEIGHT_FLAG)
-        self.model = build_clip_model()
-        if path is not None:
-            load_clip_weights(self.model, path)
-        self._image_tower = None
-
-    @property
-    def image_tower(self):
-        """The ``ImageTower`` of this model (made, and on CPUs compiled, on first use)."""
-        if self._image_tower is None:
-            self._image_tower = ImageTower(self.model.visual)
-        return self._image_tower
-
-    @paddle.no_grad()
-    def encode_text(self, texts):
-        """Texts (list of N str) -> text embeddings float32 Tensor [N,512], in one batch.
-
-        Encodes only up to the longest prompt instead of all 77 positions: with CLIP's
-        causal mask the end-of-text feature does not depend on the padding after it.
-        """
-        tokens, end_index = tokenize(texts)
-        model = self.model
-        length = tokens.shape[1]
-        hidden = model.token_embedding(paddle.to_tensor(tokens)) + model.positional_embedding[:length]
-        causal_mask = paddle.triu(paddle.full([length, length], float("-inf")), diagonal=1)
-        for block in model.transformer.resblocks:
-            normed = block.ln_1(hidden)
-            hidden = hidden + block.attn(normed, normed, normed, attn_mask=causal_mask)
-            hidden = hidden + block.mlp(block.ln_2(hidden))
-        hidden = model.ln_final(hidden)
-        rows = paddle.to_tensor(np.stack([np.arange(len(tokens)), end_index], axis=1))
-        return paddle.gather_nd(hidden, rows) @ model.text_projection
-
-    @paddle.no_grad()
-    def encode_images(self, images):
-        """Generator output [N,3,H,W] in [-1,1] -> image embeddings float32 Tensor [N,512] (``image_tower``)."""
-        return self.image_tower(clip_preprocess(images))
