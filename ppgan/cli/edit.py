@@ -36,7 +36,7 @@ from ..styleclip.text import TEMPLATE_SETS
 from ..utils.checks import SEED_MAX, check_int, check_seed
 from ..utils.errors import UserError
 from ..utils.fileio import check_output_files, check_writable_dir
-from ..utils.runtime import select_device
+from ..utils import runtime
 from .common import add_generator_args, generator_spec
 
 MAX_FACES = 100  # faces edited per photo
@@ -163,7 +163,7 @@ def main(argv=None):
         print("note: --stat_path is only read with --scale_by_std", file=sys.stderr)
     spec = generator_spec(args)
     psp = inverter_spec(spec, args.psp_weight_path) if args.input_image is not None else None
-    select_device(args.cpu)
+    runtime.select_device(args.cpu)
     predictor = StyleGANv2ClipPredictor(args.output_path, direction_path=args.direction_path, stat_path=args.stat_path,
                                         clip_weight_path=args.clip_weight_path, seed=args.seed,
                                         templates=args.templates, scale_by_std=args.scale_by_std, spec=spec)

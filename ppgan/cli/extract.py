@@ -26,7 +26,7 @@ from ..styleclip.stats import load_s_codes, load_stats, s_codes_file_name, stats
 from ..utils.checks import check_float, check_int, check_name
 from ..utils.errors import UserError
 from ..utils.fileio import check_output_files, check_writable_dir
-from ..utils.runtime import gpu_memory_bytes, select_device
+from ..utils import runtime
 from .common import add_generator_args, generator_spec
 
 MAX_ALPHA = 100.0  # channel offset in std units (StyleCLIP: 5); far beyond it every render saturates
@@ -118,9 +118,9 @@ def main(argv=None):
         return
     check_int("--num_images", args.num_images, 1)
     check_float("--alpha", args.alpha, 0.0, MAX_ALPHA, low_open=True, example=5)
-    select_device(args.cpu)
+    runtime.select_device(args.cpu)
     if args.batch_size is None:
-        args.batch_size = default_batch_size(gpu_memory_bytes())
+        args.batch_size = default_batch_size(runtime.gpu_memory_bytes())
     check_int("--batch_size", args.batch_size, 1, MAX_BATCH)
     if args.render_batch is not None:
         if not 1 <= args.render_batch <= args.batch_size or args.batch_size % args.render_batch:

@@ -13,7 +13,7 @@ import os
 from ..apps.styleganv2fitting_predictor import StyleGANv2FittingPredictor
 from ..inversion.latents import load_latent_file
 from ..utils.errors import UserError
-from ..utils.runtime import select_device
+from ..utils import runtime
 from .common import add_generator_args, generator_spec
 
 
@@ -42,7 +42,7 @@ def main(argv=None):
     if not os.path.isfile(args.input_image):
         raise UserError(f"image {args.input_image} does not exist; check --input_image")
     pre_latent = None if args.pre_latent is None else load_latent_file(args.pre_latent, "--pre_latent")
-    select_device(args.cpu)
+    runtime.select_device(args.cpu)
     predictor = StyleGANv2FittingPredictor(args.output_path, vgg_weight_path=args.vgg_weight_path,
                                            lins_weight_path=args.lins_weight_path,
                                            landmark_model=args.landmark_model, spec=generator_spec(args))

@@ -12,7 +12,7 @@ import os
 from ..apps.pixel2style2pixel_predictor import Pixel2Style2PixelPredictor
 from ..utils.checks import check_input_file, check_seed
 from ..utils.fileio import check_output_files, check_writable_dir
-from ..utils.runtime import select_device
+from ..utils import runtime
 from .common import add_generator_args, generator_spec
 
 OUTPUT_NAMES = ("src.png", "dst.png", "dst.npy")
@@ -37,7 +37,7 @@ def main(argv=None):
     check_seed("--seed", args.seed)
     check_writable_dir(args.output_path)
     check_output_files([os.path.join(args.output_path, name) for name in OUTPUT_NAMES])
-    select_device(args.cpu)
+    runtime.select_device(args.cpu)
     predictor = Pixel2Style2PixelPredictor(args.output_path, landmark_model=args.landmark_model,
                                            spec=generator_spec(args, "psp"))
     latent = predictor.run(args.input_image)[2]

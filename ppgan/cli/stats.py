@@ -33,7 +33,7 @@ from ..utils.checks import (
 )
 from ..utils.errors import UserError
 from ..utils.fileio import check_output_files, check_writable_dir
-from ..utils.runtime import select_device
+from ..utils import runtime
 from .common import add_generator_args, generator_spec
 
 MAX_SAMPLES = 10**9  # about 100 hours on 2 CPU cores
@@ -90,7 +90,7 @@ def main(argv=None):
     s_codes_path = os.path.join(args.output_dir, s_codes_file_name(dataset_name))
     stats_path = os.path.join(args.output_dir, stats_file_name(dataset_name))
     check_output_files([s_codes_path, stats_path], "--output_dir")
-    select_device(args.cpu)
+    runtime.select_device(args.cpu)
     generator = load_stylegan2(spec)
     check_cutoff(args, generator)
 
