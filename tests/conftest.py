@@ -146,10 +146,11 @@ def tool_main(name):
     """``main(argv)`` of a tool: a key of ``TOOL_SCRIPTS``, or ``edit``, ``extract`` or ``app``."""
     if name in TOOL_SCRIPTS:
         return load_tool(TOOL_SCRIPTS[name])
-    from ppgan.apps import styleclip_app, styleganv2clip_predictor
+    from ppgan.apps import styleganv2clip_predictor
+    from ppgan.cli import app
 
     return {"edit": styleganv2clip_predictor.edit_main, "extract": styleganv2clip_predictor.extract_main,
-            "app": styleclip_app.main}[name]
+            "app": app.main}[name]
 
 
 class Payload:

@@ -26,8 +26,9 @@ from conftest import Payload, malicious_files
 
 from ppgan.apps import styleganv2clip_predictor
 from ppgan.apps.inversion import PhotoInverter
-from ppgan.apps.styleclip_app import (KEY_SETTLE_MS, PHOTO_DISPLAY_SIDE, Editor, EditSession, app_parser, build_app,
-                                      error_message, launch_app, parse_strengths, photo_face, preview_generator)
+from ppgan.cli.app import app_parser
+from ppgan.page import (KEY_SETTLE_MS, PHOTO_DISPLAY_SIDE, Editor, EditSession, build_app, error_message, launch_app,
+                        parse_strengths, photo_face, preview_generator)
 from ppgan.apps.styleganv2clip_predictor import DST_NAME, STRIP_NAME, STYLES_NAME, StyleGANv2ClipPredictor
 from ppgan.faceutils import load_rgb, paste_face
 from ppgan.models.generators import StyleGANv2Generator
@@ -339,7 +340,7 @@ def test_a_photo_face_is_pasted_back_after_full_renders_only(photo_session, monk
 
     pastes = []
     with monkeypatch.context() as patch:
-        patch.setattr("ppgan.apps.styleclip_app.paste_edits", lambda *args: pastes.append(args))
+        patch.setattr("ppgan.page.session.paste_edits", lambda *args: pastes.append(args))
         session.edit(NEUTRAL, TARGET, BETA, 4.0, preview=True)
     assert pastes == []  # a preview pastes nothing (the page keeps showing the last full one)
 

@@ -112,8 +112,8 @@ ENTRY_POINT_PROBE = MALLOC_PROBE + textwrap.dedent("""
 SCRIPTS = sorted(os.path.relpath(os.path.join(folder, name), REPO_ROOT)
                  for folder in ("applications/tools", "tools", "benchmark")
                  for name in os.listdir(os.path.join(REPO_ROOT, folder)) if name.endswith(".py")) + ["styleclip_getf.py"]
-MODULE_MAINS = ["ppgan.apps.styleganv2clip_predictor", "ppgan.apps.styleclip_app", "ppgan.apps.extract_cli"]
-SERVERS = ("applications/tools/styleclip_app.py", "ppgan.apps.styleclip_app")  # keep glibc's memory release
+MODULE_MAINS = ["ppgan.apps.styleganv2clip_predictor", "ppgan.apps.extract_cli"]
+SERVERS = ("applications/tools/styleclip_app.py",)  # keep glibc's memory release
 
 
 @pytest.mark.parametrize("kind,target", [("path", s) for s in SCRIPTS] + [("module", m) for m in MODULE_MAINS])

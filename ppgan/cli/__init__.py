@@ -1,0 +1,1 @@
+"""Command lines: every argparse parser and main(); one module per command."""
