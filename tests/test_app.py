@@ -24,11 +24,13 @@ from PIL import Image, UnidentifiedImageError
 import paddle
 from conftest import Payload, malicious_files
 
-from ppgan.apps import styleganv2clip_predictor
+from ppgan.cli.app import app_parser
 from ppgan.inversion import PhotoInverter
-from ppgan.apps.styleclip_app import (KEY_SETTLE_MS, PHOTO_DISPLAY_SIDE, Editor, EditSession, app_parser, build_app,
-                                      error_message, launch_app, parse_strengths, photo_face, preview_generator)
-from ppgan.apps.styleganv2clip_predictor import DST_NAME, STRIP_NAME, STYLES_NAME, StyleGANv2ClipPredictor
+from ppgan.page import (KEY_SETTLE_MS, PHOTO_DISPLAY_SIDE, Editor, EditSession, build_app, error_message, launch_app,
+                        parse_strengths, photo_face, preview_generator)
+from ppgan.apps.styleganv2clip_predictor import StyleGANv2ClipPredictor
+from ppgan.styleclip import outputs as outputs_module
+from ppgan.styleclip.outputs import DST_NAME, STRIP_NAME, STYLES_NAME
 from ppgan.faceutils import load_rgb, paste_face
 from ppgan.models.generators import StyleGANv2Generator
 from ppgan.modules.modulated_conv import ModulatedConv2D
@@ -339,7 +341,7 @@ def test_a_photo_face_is_pasted_back_after_full_renders_only(photo_session, monk
 
     pastes = []
     with monkeypatch.context() as patch:
-        patch.setattr("ppgan.apps.styleclip_app.paste_edits", lambda *args: pastes.append(args))
+        patch.setattr("ppgan.page.session.paste_edits", lambda *args: pastes.append(args))
         session.edit(NEUTRAL, TARGET, BETA, 4.0, preview=True)
     assert pastes == []  # a preview pastes nothing (the page keeps showing the last full one)
 
@@ -369,14 +371,14 @@ def test_export_of_a_photo_face_has_the_pasted_photos(photo_session, editor, pre
     assert psnr(outputs["face_psp_input.edited_0.png"], photo, paste_face(photo, session.base_image, quad)[1] > 0) > 25
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where a failed export would leave its folder
-    write_png = styleganv2clip_predictor.write_png
+    write_png = outputs_module.write_png
 
     def full_disk(path, image):
         if ".edited_5" in path:
             raise OSError(errno.ENOSPC, "No space left on device", path)
         return write_png(path, image)
 
-    monkeypatch.setattr(styleganv2clip_predictor, "write_png", full_disk)
+    monkeypatch.setattr(outputs_module, "write_png", full_disk)
     with pytest.raises(UserError, match="No space left on device"):
         session.export((5.0,))
     assert os.listdir(tmp_path) == [] and session.export_folder == folder  # nothing of it, the last export kept

@@ -100,7 +100,9 @@ def run_pipeline(root, size, model_flags, name, clip_path):
 
 def start_page(monkeypatch, argv):
     """Run the page's main up to launching; returns (predictor, first latent, preview size) it would serve."""
-    from ppgan.apps import styleclip_app
+    from ppgan import page
+    from ppgan.cli import app
+    from ppgan.page import layout
 
     started = {}
 
@@ -112,11 +114,11 @@ def start_page(monkeypatch, argv):
             started["launch"] = kwargs
 
     def fake_build_app(predictor, latent, *args):
-        started.update(predictor=predictor, latent=latent, editor=styleclip_app.Editor(predictor, args[-2]))
+        started.update(predictor=predictor, latent=latent, editor=page.Editor(predictor, args[-2]))
         return Launched()
 
-    monkeypatch.setattr(styleclip_app, "build_app", fake_build_app)
-    styleclip_app.main(argv)
+    monkeypatch.setattr(layout, "build_app", fake_build_app)
+    app.main(argv)
     return started
 
 

@@ -173,9 +173,9 @@ def _with(args, flag, value):
 @pytest.mark.parametrize("tool, args, flag", FLAG_CASES, ids=[f"{tool}{flag}" for tool, _, flag in FLAG_CASES])
 def test_every_flag_that_reads_a_file_refuses_crafted_files(crafted, valid_files, capsys, monkeypatch,
                                                             tool, args, flag):
-    from ppgan.apps import styleclip_app
+    from ppgan.page import layout
 
-    monkeypatch.setattr(styleclip_app, "launch_app", lambda *a, **k: pytest.fail("the page was served"))
+    monkeypatch.setattr(layout, "launch_app", lambda *a, **k: pytest.fail("the page was served"))
     monkeypatch.setenv("PPGAN_MODEL_BASE_URL", "file:///nonexistent")  # no network, whatever the flags miss
     _, marker, files = crafted
     main = tool_main(tool)

@@ -1,0 +1,162 @@
+"""The edit session of one page, without Gradio: the picked face, accepted edits, undo / reset, exports.
+
+``EditSession`` is the page's state machine: pick a face (a seed, a W+ .npy or a photo's
+``PhotoFace``), edit it (text direction at a strength), accept the edit as the start of the
+next one, undo, reset, export the edit command's files. Its model calls go to an ``Editor``
+(``ppgan.page.service``).
+"""
+import collections
+import itertools
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+from ..faceutils import paste_edits
+from ..styleclip.edit import as_beta
+from ..styleclip.outputs import DST_NAME, SRC_NAME, STRIP_NAME, STYLES_NAME, offset_name, photo_edit_files
+from ..styleclip.directions import edit_styles
+from ..utils.errors import UserError
+
+PhotoFace = collections.namedtuple("PhotoFace", "stem photo quad")
+PhotoFace.__doc__ = ("The photo a page's face came from: stem (the upload's file name without extension), "
+                     "photo (uint8 [H, W, 3]) and quad (float64 [4, 2], the face's alignment quad in it).")
+
+
+def photo_face(path, inverted):
+    """PhotoFace of the largest face of ``inverted`` (the ``InvertedPhoto`` of the upload at ``path``)."""
+    return PhotoFace(os.path.splitext(os.path.basename(path))[0], np.asarray(inverted.photo), inverted.faces[0].quad)
+
+
+_BASE_IDS = itertools.count(1)
+
+
+class EditSession:
+    """One face being edited on one page: the picked S code, the accepted edits and the edit on top.
+
+    ``latent`` is the picked face, W+ [n_latent, style_dim]; S codes are lists of float32 [1, C_l]
+    and images uint8 [R, R, 3] (R: the generator's size).
+
+    ``original`` is the face as picked, ``history`` the accepted edits (description, S
+    code, image), oldest first, ``base`` the start of the current edit (the last accepted
+    edit, or the original), ``direction`` and ``alpha`` the edit, ``image`` its last full
+    render (None after a preview or a failed edit). ``export_folder`` holds the last export.
+    ``photo``: the ``PhotoFace`` the face came from (None: a seed or .npy face); ``pasted``
+    and ``base_pasted`` are that photo with the face of ``image`` (``base_image`` while
+    ``image`` is None) and of ``base_image`` pasted back, uint8 [H, W, 3] (None without a photo).
+    ``base_id`` names the current ``base`` (unique in the process, new at every rebase): the page
+    sends it back with each edit, so an edit meant for an earlier base is recognised as stale.
+    """
+
+    def __init__(self, editor, latent, photo=None):
+        self.editor = editor
+        self.photo = photo
+        self.original = editor.styles(latent)
+        self.original_image = editor.render(self.original)
+        self.history = []
+        self.export_folder = None
+        self._rebase()
+
+    @property
+    def styles(self):
+        """The edited S code (``base`` while there is no edit)."""
+        return self.base if self.direction is None else edit_styles(self.base, self.direction.delta_s, self.alpha)
+
+    def edit(self, neutral, target, beta, alpha, preview=False):
+        """Edit ``base`` with (neutral, target, beta or 'auto') at strength alpha and render it.
+
+        Returns the image, or None when the page already shows these settings in full.
+        A UserError (bad text, no channel kept) leaves the session without an edit.
+        """
+        settings = (neutral, target, beta, float(alpha))
+        if settings == self._shown:
+            return None
+        self.direction = self._shown = self.image = None  # and so they stay if the direction raises
+        self.pasted = self.base_pasted
+        self.direction, self.alpha = self.editor.direction(neutral, target, as_beta(beta)), float(alpha)
+        self.description = f"'{neutral}' -> '{target}' at {self.alpha:g} (beta {self.direction.beta:g})"
+        image = self.editor.render(self.styles, preview)
+        if not preview:
+            self._shown, self.image, self.pasted = settings, image, self.paste(image)
+        return image
+
+    def paste(self, face):
+        """The photo with ``face`` (uint8 [R, R, 3]) pasted back over the face's quad: uint8 [H, W, 3]; None
+        without a photo."""
+        return None if self.photo is None else paste_edits(self.photo.photo, [self.photo.quad], [[face]])[0]
+
+    def accept(self):
+        """Make the current edit the starting point of the next (chained edits); alpha goes back to 0."""
+        if self.direction is None:
+            raise UserError("no edit to accept: type a target description and move the strength slider")
+        if self.alpha == 0:
+            raise UserError("at strength 0 the edit changes nothing: move the strength slider, then Accept")
+        image = self.editor.render(self.styles) if self.image is None else self.image
+        self.history.append((self.description, self.styles, image))
+        self._rebase(keep_direction=True)
+
+    def undo(self):
+        """Drop the last accepted edit: its starting point becomes the base again."""
+        if not self.history:
+            raise UserError("no accepted edit to undo")
+        self.history.pop()
+        self._rebase()
+
+    def reset(self):
+        """Go back to the face as picked, without edits."""
+        self.history.clear()
+        self._rebase()
+
+    def _rebase(self, keep_direction=False):
+        self.base, self.base_image = (self.history[-1][1:] if self.history else (self.original, self.original_image))
+        self.base_pasted = self.pasted = self.paste(self.base_image)
+        self.base_id = next(_BASE_IDS)
+        if not keep_direction:
+            self.direction = None
+        self.alpha, self.image, self._shown = 0.0, None, None
+
+    def history_text(self):
+        """Markdown list of the accepted edits."""
+        if not self.history:
+            return "No accepted edits."
+        return "Accepted edits:\n" + "\n".join(f"{i}. {text}" for i, (text, _, _) in enumerate(self.history, 1))
+
+    def export(self, strip_offsets, progress=iter):
+        """Write the edit command's files into a new folder, delete the previous export's; returns the paths.
+
+        The files are those of ``styleganv2clip.py --direction_offset <strip_offsets> <alpha>``
+        for ``base``: src.editing.png, dst.editing_{offset}.png, dst.editing.png (the current
+        strength), the strip and dst.editing.pd; for a face from a photo also that command's
+        ``<stem>.edited_{offset}.png`` and ``<stem>.edited.png`` (the photo with the face pasted back).
+        ``progress`` wraps the list of renders.
+        """
+        if self.direction is None:
+            raise UserError("no edit to export: type a target description and move the strength slider")
+        offsets = tuple(offset for offset in strip_offsets if offset != self.alpha) + (self.alpha,)
+        known = {0.0: self.base_image} if self.image is None else {0.0: self.base_image, self.alpha: self.image}
+        missing = [offset for offset in offsets if offset not in known]
+        for offset in progress(missing):
+            known[offset] = self.editor.render(edit_styles(self.base, self.direction.delta_s, offset))
+        faces = [known[offset] for offset in offsets]
+        images = np.stack([self.base_image] + faces)[None]
+        folder = tempfile.mkdtemp(prefix="styleclip_app_")
+        try:
+            photo_files = {} if self.photo is None else photo_edit_files(
+                folder, self.photo.stem, offsets,
+                paste_edits(self.photo.photo, [self.photo.quad], [[face] for face in faces]))
+            self.editor.model_thread.call(self.editor.predictor.save, images, self.styles, offsets, folder,
+                                          photo_files)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        self.close()
+        self.export_folder = folder
+        names = [SRC_NAME] + [offset_name(offset) for offset in offsets] + [DST_NAME, STRIP_NAME, STYLES_NAME]
+        return [os.path.join(folder, name) for name in names] + list(photo_files)
+
+    def close(self):
+        """Delete the last export's folder (the page copied its files for download)."""
+        if self.export_folder is not None:
+            shutil.rmtree(self.export_folder, ignore_errors=True)
+            self.export_folder = None
