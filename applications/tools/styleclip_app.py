@@ -3,7 +3,7 @@
     python applications/tools/styleclip_app.py [--latent latents.npy] [--target "smiling face"]
         [--direction_path DIR] [--clip_weight_path CLIP] [model flags] [--host 127.0.0.1] [--port 7860]
 
-Flags: ``--help``; the command is ``ppgan.cli.app.main``.
+The command lives in ``ppgan/cli/app.py`` (flags: --help).
 """
 import os
 import sys
@@ -15,7 +15,7 @@ from ppgan.utils.runtime import configure_cpu_runtime  # noqa: E402
 configure_cpu_runtime(keep_freed_memory=False)  # before anything imports paddle
 
 from ppgan.cli.app import main  # noqa: E402
-from ppgan.utils.cli import run_cli  # noqa: E402
+from ppgan.cli.common import run_cli  # noqa: E402
 
 if __name__ == "__main__":
     run_cli(main)
