@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 
 from ppgan.models.generators import StyleGANv2Generator  # noqa: E402
-from ppgan.models.generators.fast_synthesis import SynthesisProgram, VariantsProgram  # noqa: E402
+from ppgan.models.generators.fast_synthesis import SynthesisProgram  # noqa: E402
 from ppgan.styleclip.clip import ClipEncoder, pil_preprocess  # noqa: E402
 from ppgan.utils.image import to_uint8  # noqa: E402
 from ppgan.styleclip.directions import channel_direction  # noqa: E402

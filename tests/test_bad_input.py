@@ -12,7 +12,6 @@ import subprocess
 import sys
 
 import numpy as np
-import paddle
 import pytest
 
 from conftest import FIXTURES, REPO_ROOT, SMALL_FLAGS, tool_main

@@ -28,7 +28,7 @@ from ppgan.styleclip.edit import as_beta, as_offsets
 from ppgan.styleclip.outputs import STRIP_NAME, strip_image
 from ppgan.models.generators import StyleGANv2Generator
 from ppgan.styleclip.clip import save_random_clip_weights
-from ppgan.styleclip.stats import save_stats
+from ppgan.styleclip.stats import write_stats
 from ppgan.styleclip.text import load_templates
 from ppgan.utils.errors import UserError
 
@@ -81,7 +81,7 @@ def files(tmp_path_factory):
     fs3 = unit(rng.standard_normal((STYLE_CHANNELS, 512))).astype(np.float32)
     paddle.save(paddle.to_tensor(fs3), paths["fs3.pdparams"])
     np.save(paths["fs3.npy"], fs3[:PARTIAL_ROWS].astype(np.float64))
-    save_stats(paths["stats.pdparams"], [rng.standard_normal(w).astype(np.float32) for w in LAYER_WIDTHS],
+    write_stats(paths["stats.pdparams"], [rng.standard_normal(w).astype(np.float32) for w in LAYER_WIDTHS],
                [rng.uniform(0.5, 2.0, w).astype(np.float32) for w in LAYER_WIDTHS])
     np.save(paths["latents.npy"], rng.standard_normal((2, N_LATENT, 512)).astype(np.float32))
     return paths
@@ -343,7 +343,7 @@ def test_files_made_for_another_generator_are_rejected(files, tmp_path):
     with pytest.raises(UserError, match=f"170 rows, the generator has {STYLE_CHANNELS}"):
         make_predictor(files, direction_path=str(tmp_path / "fs3_other.pdparams"))
 
-    save_stats(str(tmp_path / "stats_other.pdparams"), [np.zeros(w, np.float32) for w in LAYER_WIDTHS[:-3]],
+    write_stats(str(tmp_path / "stats_other.pdparams"), [np.zeros(w, np.float32) for w in LAYER_WIDTHS[:-3]],
                [np.ones(w, np.float32) for w in LAYER_WIDTHS[:-3]])
     with pytest.raises(UserError, match="8 style layers, the generator 11"):
         make_predictor(files, scale_by_std=True, stat_path=str(tmp_path / "stats_other.pdparams"))

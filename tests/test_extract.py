@@ -21,8 +21,8 @@ from ppgan.styleclip.extract import (Batch, DirectionExtractor, check_s_codes_ma
 from ppgan.styleclip.extract.job import _save_npz
 from ppgan.styleclip.extract.plan import batch_items, plan_batches
 from ppgan.styleclip.extract.worker import accumulate_differences
-from ppgan.styleclip.stats import (collect_statistics, load_s_codes, load_stats, save_s_codes, save_statistics_files,
-                                   save_stats)
+from ppgan.styleclip.stats import (collect_statistics, load_s_codes, load_stats, write_s_codes, save_statistics_files,
+                                   write_stats)
 from ppgan.utils import compiled
 from ppgan.cli.common import run_cli
 from ppgan.utils.errors import UserError
@@ -330,9 +330,9 @@ def test_mismatched_inputs_fail_in_one_line_without_output(files, inputs, tmp_pa
     other = StyleGANv2Generator(32, 64, 2, channels={4: 32, 8: 16, 16: 16, 32: 8})
     other_stats, other_s = collect_statistics(other, 50, 4, 50, seed=0)
     paths = {name: str(tmp_path / f"{name}.pdparams") for name in ("S", "stats", "shifted", "generator")}
-    save_s_codes(paths["S"], other_s)
-    save_stats(paths["stats"], other_stats.mean, other_stats.std())
-    save_stats(paths["shifted"], [m + 3 * s for m, s in zip(mean, std)], std)
+    write_s_codes(paths["S"], other_s)
+    write_stats(paths["stats"], other_stats.mean, other_stats.std())
+    write_stats(paths["shifted"], [m + 3 * s for m, s in zip(mean, std)], std)
     paddle.save(other.state_dict(), paths["generator"])
     output = tmp_path / "out.pdparams"
     cases = [("--S_path", paths["S"], "layer 3 has 16 channels"), ("--stat_path", paths["stats"], "layer 3 has 16"),

@@ -22,7 +22,7 @@ from conftest import FIXTURES, REPO_ROOT, Payload, malicious_files, tool_main
 
 from ppgan.metrics.lpips import LPIPS
 from ppgan.models.convert import read_torch_checkpoint
-from ppgan.styleclip.stats import save_s_codes, save_stats
+from ppgan.styleclip.stats import write_s_codes, write_stats
 from ppgan.utils.checkpoint import load_pdparams
 from ppgan.utils.checks import load_npy
 from ppgan.cli.common import run_cli
@@ -107,9 +107,9 @@ def valid_files(tmp_path_factory, config_f_32px_files, random_clip_file, random_
     generator = StyleGANv2Generator(32, 512, 2, channel_multiplier=2)
     widths = generator.channels_lst
     rng = np.random.default_rng(0)
-    save_stats(str(root / "stats.pdparams"), [rng.standard_normal(w).astype(np.float32) for w in widths],
+    write_stats(str(root / "stats.pdparams"), [rng.standard_normal(w).astype(np.float32) for w in widths],
                [rng.uniform(0.5, 2, w).astype(np.float32) for w in widths])
-    save_s_codes(str(root / "S.pdparams"), [rng.standard_normal((4, w)).astype(np.float32) for w in widths])
+    write_s_codes(str(root / "S.pdparams"), [rng.standard_normal((4, w)).astype(np.float32) for w in widths])
     np.save(root / "w.npy", rng.standard_normal((generator.n_latent, 512)).astype(np.float32))
     lpips = LPIPS()
     paddle.save({f"features.{key}": value for key, value in lpips.features.state_dict().items()},

@@ -14,7 +14,7 @@ from ppgan.models.loading import load_stylegan2
 from ppgan.models.generators import StyleGANv2Generator
 from ppgan.models.generators.generator_styleganv2 import MEAN_LATENT_SAMPLES
 from ppgan.styleclip.stats import (StyleStatistics, collect_statistics, iterate_s_codes,
-                                   load_s_codes, load_stats, s_codes_file_name, save_s_codes, save_stats,
+                                   load_s_codes, load_stats, s_codes_file_name, write_s_codes, write_stats,
                                    split_layers, stats_file_name)
 from ppgan.utils.errors import UserError
 
@@ -163,8 +163,8 @@ def test_official_pickles_and_paddlegan_files_round_trip(tmp_path):
         pickle.dump([mean, std], f)
     with open(tmp_path / "S", "wb") as f:
         pickle.dump([["conv1", "ToRGB", "conv2"], s_codes], f)
-    save_stats(str(tmp_path / "stats.pdparams"), mean, std)
-    save_s_codes(str(tmp_path / "S.pdparams"), s_codes)
+    write_stats(str(tmp_path / "stats.pdparams"), mean, std)
+    write_s_codes(str(tmp_path / "S.pdparams"), s_codes)
 
     for name in ["S_mean_std", "stats.pdparams"]:
         loaded_mean, loaded_std = load_stats(str(tmp_path / name), channels)
@@ -183,7 +183,7 @@ def test_layer_count_and_width_mismatch_are_clear_errors(tmp_path):
         load_stats(RELEASED_STATS, [512] * 5)
     with pytest.raises(UserError, match="layer 15 has 256 channels, the generator 512"):
         load_stats(RELEASED_STATS, [512] * 26)
-    save_s_codes(str(tmp_path / "S.pdparams"), [np.zeros((2, 3), np.float32)])
+    write_s_codes(str(tmp_path / "S.pdparams"), [np.zeros((2, 3), np.float32)])
     with pytest.raises(UserError, match="has 1 style layers, the generator 2"):
         load_s_codes(str(tmp_path / "S.pdparams"), [3, 3])
 

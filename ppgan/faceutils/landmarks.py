@@ -78,24 +78,19 @@ class LandmarkDetector:
         shape = self.predictor(np.asarray(image), rect)
         return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
 
-    def faces(self, image, name="the image"):
-        """Landmarks [68,2] of every face, largest detection box first.
-
-        Raises ``UserError`` (mentioning ``name``) when there is no face.
-        """
+    def _boxes_largest_first(self, image, name):
+        """Detection boxes [N, 4] ordered by area, largest first; UserError (naming ``name``) without a face."""
         boxes = self.detect_faces(image)
         if len(boxes) == 0:
             raise UserError(f"no face found in {name}; use a photo with a clearly visible frontal face")
         areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-        return [self.landmarks(image, boxes[i]) for i in np.argsort(-areas, kind="stable")]
+        return boxes[np.argsort(-areas, kind="stable")]
+
+    def faces(self, image, name="the image"):
+        """Landmarks [68,2] of every face, largest detection box first; UserError (naming ``name``) without a face."""
+        return [self.landmarks(image, box) for box in self._boxes_largest_first(image, name)]
 
     def largest_face(self, image, name="the image"):
-        """Landmarks [68,2] of the largest face and the number of faces found.
-
-        Raises ``UserError`` (mentioning ``name``) when there is no face.
-        """
-        boxes = self.detect_faces(image)
-        if len(boxes) == 0:
-            raise UserError(f"no face found in {name}; use a photo with a clearly visible frontal face")
-        areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-        return self.landmarks(image, boxes[int(np.argmax(areas))]), len(boxes)
+        """Landmarks [68,2] of the largest face and the number of faces found; UserError without a face."""
+        boxes = self._boxes_largest_first(image, name)
+        return self.landmarks(image, boxes[0]), len(boxes)

@@ -26,7 +26,7 @@ import paddle
 
 from ..utils.checkpoint import load_pdparams
 from ..utils.errors import UserError
-from ..utils.fileio import atomic_files, atomic_path
+from ..utils.fileio import atomic_files
 
 
 
@@ -206,29 +206,19 @@ def _named_tensors(arrays, prefix):
     return tensors
 
 
-def _write_stats(path, mean, std):
+def write_stats(path, mean, std):
+    """Write PaddleGAN's statistics file ``{'mean': [Tensor[C_l]], 'std': [...]}`` to ``path``."""
     paddle.save({"mean": _named_tensors(mean, "mean"), "std": _named_tensors(std, "std")}, path)
 
 
-def _write_s_codes(path, s_codes):
+def write_s_codes(path, s_codes):
+    """Write PaddleGAN's S samples file (list of float32 Tensor [N, C_l]) to ``path``."""
     paddle.save(_named_tensors(s_codes, "s_codes"), path)
-
-
-def save_stats(path, mean, std):
-    """Write PaddleGAN's statistics file (lists of [C_l]) atomically."""
-    with atomic_path(path) as tmp:
-        _write_stats(tmp, mean, std)
-
-
-def save_s_codes(path, s_codes):
-    """Write PaddleGAN's S samples file (list of [N, C_l]) atomically."""
-    with atomic_path(path) as tmp:
-        _write_s_codes(tmp, s_codes)
 
 
 def save_statistics_files(s_codes_path, stats_path, s_codes, mean, std, flag="--output_dir"):
     """Write both files; neither appears unless both were written completely."""
     root = os.path.commonpath([os.path.dirname(os.path.abspath(path)) for path in (s_codes_path, stats_path)])
     with atomic_files(root, flag) as staged:
-        _write_s_codes(staged.path(s_codes_path), s_codes)
-        _write_stats(staged.path(stats_path), mean, std)
+        write_s_codes(staged.path(s_codes_path), s_codes)
+        write_stats(staged.path(stats_path), mean, std)
