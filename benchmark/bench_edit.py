@@ -1,6 +1,6 @@
 """Timing of a text edit at 1024 px with random weights: text features, relevance, rendering, files.
 
-    python benchmark/bench_edit.py [--offsets -1 0 1 2 3 4 5] [--batch_size N] [--size 1024] [--edits 2]
+    python benchmark/bench_edit.py [--strengths -1 0 1 2 3 4 5] [--batch_size N] [--size 1024] [--edits 2]
 
 Random generator (ffhq-config-f shape), random ViT-B/32 and random direction
 file are written to a temporary folder, with a temporary PPGAN_HOME so the
@@ -63,20 +63,20 @@ def write_random_files(folder, size):
     return paths, time.perf_counter() - start
 
 
-def bench_edit(predictor, neutral, target, offsets, batch_size):
+def bench_edit(predictor, neutral, target, strengths, batch_size):
     """Seconds of each step of one edit, and the number of channels it moved."""
     latents = predictor.source_latents()
     delta_t, text = timed(predictor.text_direction.delta_t, neutral, target)
     direction, relevance = timed(predictor.style_direction, delta_t, "auto")
     (images, last_styles), render, render_cpu = cpu_timed(predictor.render_edits, latents, direction.delta_s,
-                                                          offsets, batch_size)
-    _, write = timed(predictor.save, images, last_styles, offsets)
+                                                          strengths, batch_size)
+    _, write = timed(predictor.save, images, last_styles, strengths)
     return dict(text=text, relevance=relevance, render=render, render_cpu=render_cpu, write=write), direction.moved
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--offsets", type=float, nargs="+", default=[-1, 0, 1, 2, 3, 4, 5])
+    parser.add_argument("--strengths", type=float, nargs="+", default=[-1, 0, 1, 2, 3, 4, 5])
     parser.add_argument("--batch_size", type=int, default=None, help="renders per batch (default: the predictor's)")
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--edits", type=int, default=2, choices=range(1, len(EDITS) + 1))
@@ -95,7 +95,7 @@ def main():
         print(f"load generator + directions + synthesis program: {cold:.1f} s cold (export), "
               f"synthesis program alone warm (cached export): {warm:.1f} s; CLIP load: {clip_load:.1f} s")
 
-        renders = 1 + sum(offset != 0 for offset in args.offsets)
+        renders = 1 + sum(strength != 0 for strength in args.strengths)
         batch = args.batch_size or max(1, RENDER_PIXELS // args.size ** 2)
         print(f"\n{args.size} px, offsets {' '.join(f'{o:g}' for o in args.offsets)} "
               f"({renders} renders with the source), render batch {batch}, "
@@ -104,7 +104,7 @@ def main():
                   "edit s", "write s"]
         print("".join(f"{name:>13}" for name in header))
         for number, (neutral, target) in enumerate(EDITS[:args.edits], 1):
-            seconds, moved = bench_edit(predictor, neutral, target, tuple(args.offsets), args.batch_size)
+            seconds, moved = bench_edit(predictor, neutral, target, tuple(args.strengths), args.batch_size)
             edit = seconds["text"] + seconds["relevance"] + seconds["render"]
             row = [f"#{number}", moved, f"{seconds['text']:.2f}", f"{seconds['relevance']:.3f}",
                    f"{seconds['render']:.2f}", f"{seconds['render_cpu']:.2f}", f"{seconds['render_cpu'] / renders:.2f}",

@@ -1,6 +1,8 @@
 """Shared test setup: the tools' CPU runtime, an isolated weight cache, small random generators, the tools' mains."""
+import contextlib
 import importlib.util
 import os
+import re
 
 from ppgan.utils.runtime import configure_cpu_runtime
 
@@ -9,6 +11,8 @@ configure_cpu_runtime()  # as the tools run, before paddle loads
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 import pytest  # noqa: E402
+
+from ppgan.utils.errors import UserError  # noqa: E402
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 FIXTURES = os.path.join(REPO_ROOT, "tests", "fixtures")
@@ -191,3 +195,11 @@ def malicious_files(folder, marker):
         files[(kind, "npy")] = path = f"{stem}.npy"
         np.save(path, np.array([Payload(kind, marker)], dtype=object), allow_pickle=True)
     return files
+
+
+@contextlib.contextmanager
+def raises_user_error(pattern):
+    """Expect a UserError whose message, inputs named as flags (what the commands print), matches ``pattern``."""
+    with pytest.raises(UserError) as info:
+        yield info
+    assert re.search(pattern, info.value.as_flags()), info.value.as_flags()

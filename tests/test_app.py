@@ -115,8 +115,8 @@ def encode_calls(predictor, monkeypatch):
 def test_slider_moves_do_not_reencode_text(editor, predictor, encode_calls):
     target, other = "face with curly hair", "face with a beard"  # texts no other test encodes
     session = EditSession(editor, predictor.source_latents()[0])
-    for alpha in (1.0, 2.5, -4.0):
-        session.edit(NEUTRAL, target, BETA, alpha, preview=True)
+    for strength in (1.0, 2.5, -4.0):
+        session.edit(NEUTRAL, target, BETA, strength, preview=True)
     image = session.edit(NEUTRAL, target, BETA, -4.0)
     session.edit(NEUTRAL, target, 0.1, -4.0, preview=True)
     session.edit(NEUTRAL, target, "auto", -4.0)
@@ -185,7 +185,7 @@ def test_render_from_many_threads_matches_one_thread(editor, predictor, monkeypa
     and every Paddle Inference run on the one model thread."""
     base = editor.styles(predictor.source_latents()[0])
     delta_s = editor.direction(NEUTRAL, TARGET, BETA).delta_s
-    jobs = [(edit_styles(base, delta_s, alpha), preview) for alpha in np.linspace(-5, 5, 10) for preview in (0, 1)]
+    jobs = [(edit_styles(base, delta_s, strength), preview) for strength in np.linspace(-5, 5, 10) for preview in (0, 1)]
     expected = [editor.render(styles, preview) for styles, preview in jobs]
     on_model_thread = []
     run_predictor = compiled.run_predictor
@@ -216,7 +216,7 @@ def test_accept_chains_edits_undo_and_reset_go_back(editor, predictor):
     session.edit(NEUTRAL, TARGET, BETA, 3.0)
     first = session.styles
     session.accept()
-    assert session.alpha == 0.0 and len(session.history) == 1 and "at 3 " in session.history_text()
+    assert session.strength == 0.0 and len(session.history) == 1 and "at 3 " in session.history_text()
     np.testing.assert_array_equal(session.base_image, predictor.render_styles(first)[0])
     session.edit(NEUTRAL, "face with glasses", BETA, 2.0, preview=True)  # accepted without a full render
     second = editor.direction(NEUTRAL, "face with glasses", BETA).delta_s
@@ -231,7 +231,7 @@ def test_accept_chains_edits_undo_and_reset_go_back(editor, predictor):
     for chained, start in zip(session.base, first):
         np.testing.assert_array_equal(chained, start)
     session.reset()
-    assert session.base is original and session.alpha == 0.0 and session.history == []
+    assert session.base is original and session.strength == 0.0 and session.history == []
     with pytest.raises(UserError, match="no accepted edit to undo"):
         session.undo()
 
@@ -363,10 +363,10 @@ def test_export_of_a_photo_face_has_the_pasted_photos(photo_session, editor, pre
     assert sorted(os.listdir(folder)) == sorted(os.path.basename(path) for path in paths)
     assert set(photo_names) <= set(os.listdir(folder)) and len(paths) == 8 + 5
     outputs = read_outputs(folder)
-    for offset in ("-2", "0", "3", "5"):  # each the photo with that strength's face file pasted back
-        pasted = outputs[f"face_psp_input.edited_{offset}.png"]
+    for strength in ("-2", "0", "3", "5"):  # each the photo with that strength's face file pasted back
+        pasted = outputs[f"face_psp_input.edited_{strength}.png"]
         assert pasted.shape == photo.shape
-        np.testing.assert_array_equal(pasted, paste_face(photo, outputs[f"dst.editing_{offset}.png"], quad)[0])
+        np.testing.assert_array_equal(pasted, paste_face(photo, outputs[f"dst.editing_{strength}.png"], quad)[0])
     np.testing.assert_array_equal(outputs["face_psp_input.edited.png"], session.pasted)  # the edit on the page
     assert psnr(outputs["face_psp_input.edited_0.png"], photo, paste_face(photo, session.base_image, quad)[1] > 0) > 25
 
@@ -573,7 +573,7 @@ def test_a_button_right_after_typing_a_strength_acts_on_that_strength(editor, pr
     that render land after the click's action (it would re-edit the accepted face)."""
     base = editor.styles(predictor.source_latents()[0])
     delta_s = editor.direction(NEUTRAL, TARGET, BETA).delta_s
-    app = build_app(predictor, neutral=NEUTRAL, target=TARGET, alpha=1.0, beta=BETA)
+    app = build_app(predictor, neutral=NEUTRAL, target=TARGET, strength=1.0, beta=BETA)
     with served_page(app, tmp_path, monkeypatch) as (playwright, browser, url):
         page = open_page(browser, url)
         wait_for_image(page, "edited", editor.render(edit_styles(base, delta_s, 1.0)))
@@ -640,12 +640,12 @@ def test_page_in_headless_chromium(editor, predictor, photo_inverter, monkeypatc
         boxes = [page.locator(f"#{name} img").bounding_box() for name in ("original", "edited")]
         assert boxes[0]["width"] == boxes[1]["width"] > 4 * 64  # scaled to the pane, previews as well
 
-        for action, alpha in ((lambda: type_slider(page, "alpha", 2.5), 2.5),  # typed, then Enter
+        for action, strength in ((lambda: type_slider(page, "alpha", 2.5), 2.5),  # typed, then Enter
                               (lambda: press_slider_keys(page, "alpha", "ArrowLeft", 3), 2.2)):  # arrow keys
             renders.clear()
             action()
-            assert slider_value(page, "alpha") == alpha
-            wait_for_image(page, "edited", editor.render(edit_styles(base, delta_s, alpha)))
+            assert slider_value(page, "alpha") == strength
+            wait_for_image(page, "edited", editor.render(edit_styles(base, delta_s, strength)))
             assert renders[-1] is False  # it ends with a full render
 
         page.get_by_role("button", name="Accept", exact=True).click()
@@ -729,9 +729,9 @@ class SoakUser:
         self.page.get_by_role("button", name="Sample face").click()
         self.text(self.target)
 
-    def expected(self, alpha):
+    def expected(self, strength):
         delta_s = self.editor.direction(NEUTRAL, self.target, BETA).delta_s
-        return edit_styles(self.base, delta_s, alpha)
+        return edit_styles(self.base, delta_s, strength)
 
     def text(self, target):
         self.target = target
@@ -739,9 +739,9 @@ class SoakUser:
         return self.check()
 
     def check(self):
-        alpha = slider_value(self.page, "alpha")
-        wait_for_image(self.page, "edited", self.editor.render(self.expected(alpha) if alpha else self.base))
-        return alpha
+        strength = slider_value(self.page, "alpha")
+        wait_for_image(self.page, "edited", self.editor.render(self.expected(strength) if strength else self.base))
+        return strength
 
     def edit(self):
         """One random edit, ended by the full render it should give. It starts after a person's pause, once
@@ -762,11 +762,11 @@ class SoakUser:
             self.base, self.accepted = self.start, 0
             return wait_for_image(page, "original", self.editor.render(self.base))
         elif choice in (5, 6):
-            alpha = self.check()
-            if alpha == 0:
+            strength = self.check()
+            if strength == 0:
                 return type_slider(page, "alpha", 1.5) or self.check()
             page.get_by_role("button", name="Accept", exact=True).click()
-            self.base, self.accepted = self.expected(alpha), self.accepted + 1
+            self.base, self.accepted = self.expected(strength), self.accepted + 1
             return wait_for_image(page, "original", self.editor.render(self.base))
         self.check()
 

@@ -6,6 +6,8 @@ import zlib
 import numpy as np
 import pytest
 
+from conftest import raises_user_error
+
 import clip
 import paddle
 from PIL import Image
@@ -13,6 +15,7 @@ from PIL import Image
 from ppgan.styleclip.clip import ClipEncoder, clip_preprocess, pil_preprocess, preprocess
 from ppgan.styleclip.clip.encoder import (ImageTower, ImageTowerGraph, load_clip_weights, save_random_clip_weights,
                                          state_dict_problems)
+from ppgan.styleclip.edit import check_texts
 from ppgan.styleclip.text import TextDirection, delta_t, load_templates, text_features
 from ppgan.utils.errors import UserError
 from ppgan.utils.image import to_uint8
@@ -91,16 +94,15 @@ def test_too_long_text_names_it_and_says_shorten(encoder):
     assert "a very a very" in str(info.value)
 
 
-def test_empty_text_is_a_user_error(encoder):
-    with pytest.raises(UserError, match="empty"):
-        encoder.encode_text(["face", "  "])
-    with pytest.raises(UserError, match="empty"):
-        TextDirection(CountingTextEncoder()).delta_t("", "smiling face")
+def test_empty_text_is_a_user_error():
+    for neutral, target in (("face", "  "), ("", "smiling face")):
+        with pytest.raises(UserError, match="empty text description"):
+            check_texts(neutral, target)
 
 
 def test_equal_descriptions_are_user_errors(encoder):
     with pytest.raises(UserError, match="both 'face'"):
-        TextDirection(CountingTextEncoder()).delta_t("face", " face")
+        check_texts("face", " face")
     features = text_features(encoder, ["Face", "face"], load_templates("paddlegan")[:2])  # CLIP lowercases
     with pytest.raises(UserError, match="same CLIP text feature"):
         delta_t(features[0], features[1])
@@ -270,8 +272,8 @@ def test_loading_a_wrong_file_is_a_user_error(encoder, tmp_path, monkeypatch):
     paddle.save({"positional_embedding": paddle.zeros([77, 512])}, path)
     with pytest.raises(UserError, match="missing text_projection") as info:
         load_clip_weights(encoder.model, path)
-    assert "--clip_weight_path" in str(info.value) and "more" in str(info.value)
-    with pytest.raises(UserError, match="--clip_weight_path"):
+    assert "--clip_weight_path" in info.value.as_flags() and "more" in str(info.value)
+    with raises_user_error("--clip_weight_path"):
         ClipEncoder(weight_path=str(tmp_path / "absent.pdparams"))
     assert not os.path.exists(tmp_path / "pretrained_models")
 

@@ -16,7 +16,7 @@ from PIL import Image
 import clip
 import paddle
 
-from conftest import listing
+from conftest import listing, raises_user_error
 
 from ppgan.apps.styleganv2clip_predictor import StyleGANv2ClipPredictor
 from ppgan.cli.edit import main as edit_main
@@ -24,7 +24,7 @@ from ppgan.cli.styleclip import main
 from ppgan.inversion import read_latents
 from ppgan.cli import edit as edit_command
 from ppgan.styleclip import outputs
-from ppgan.styleclip.edit import as_beta, as_offsets
+from ppgan.styleclip.edit import as_beta, as_strengths
 from ppgan.styleclip.outputs import STRIP_NAME, strip_image
 from ppgan.models.generators import StyleGANv2Generator
 from ppgan.styleclip.clip import save_random_clip_weights
@@ -275,17 +275,17 @@ def test_strip_of_large_renders_has_256_px_tiles():
 
 
 def test_offsets_and_beta_values():
-    assert as_offsets(5) == (5.0,)
-    assert as_offsets([-1, 0, -0.0, 2.5, 2.5]) == (-1.0, 0.0, 2.5)
+    assert as_strengths(5) == (5.0,)
+    assert as_strengths([-1, 0, -0.0, 2.5, 2.5]) == (-1.0, 0.0, 2.5)
     assert as_beta("auto") == "auto" and as_beta("0.1") == 0.1 and as_beta(0) == 0.0
     for bad in ("-0.1", "high", float("nan")):
         with pytest.raises(UserError, match="beta_threshold"):
             as_beta(bad)
     for bad in ([], [1, float("inf")], [1e30], [-101]):
-        with pytest.raises(UserError, match="^--direction_offset [^[]*: pass one or more finite numbers"):
-            as_offsets(bad)
-    with pytest.raises(UserError, match="^--direction_offset 1 inf: "):
-        as_offsets([1, float("inf")])
+        with raises_user_error("^--direction_offset [^[]*: pass one or more finite numbers"):
+            as_strengths(bad)
+    with raises_user_error("^--direction_offset 1 inf: "):
+        as_strengths([1, float("inf")])
 
 
 # ---- errors: one line, nothing written -----------------------------------------------------------
@@ -321,7 +321,7 @@ def test_a_failed_write_leaves_no_file(predictor, reference, files, tmp_path, mo
 ])
 def test_bad_texts_fail_before_any_model_loads(files, tmp_path, monkeypatch, texts, message):
     monkeypatch.setattr(edit_command, "StyleGANv2ClipPredictor", None)  # would fail if it were reached
-    with pytest.raises(UserError, match=message):
+    with raises_user_error(message):
         edit_main(edit_argv(files, tmp_path / "out", *texts))
     assert not os.path.exists(tmp_path / "out")
 
@@ -387,13 +387,13 @@ def test_input_image_is_inverted_then_edited(files, reference, tmp_path, monkeyp
         np.testing.assert_allclose(ours.numpy(), base + 5.0 * delta[None], atol=1e-4)
     with Image.open(tmp_path / "out" / "face_psp_input.edited.png") as pasted:
         assert pasted.size == Image.open(PORTRAIT).size
-    with pytest.raises(UserError, match="either --latent or --input_image"):
+    with raises_user_error("either --latent or --input_image"):
         edit_main(edit_argv(files, tmp_path / "out2", "--input_image", PORTRAIT, "--latent", files["latents.npy"],
                             "--target", TARGET))
     monkeypatch.undo()
     monkeypatch.setattr(inversion.PspEncoder, "encode", lambda self, image: np.zeros((10, 512)))
-    with pytest.raises(UserError, match=r"^pSp file \S*psp.pdparams gives W\+ \[10, 512\] but .*generator.pdparams takes "
-                                        r"\[8, 512\]; pass a pSp model made for this generator with --psp_weight_path"):
+    with raises_user_error(r"^pSp file \S*psp.pdparams gives W\+ \[10, 512\] but .*generator.pdparams takes "
+                           r"\[8, 512\]; pass a pSp model made for this generator with --psp_weight_path"):
         edit_main(edit_argv(files, tmp_path / "out3", "--input_image", PORTRAIT, "--psp_weight_path", str(psp_path),
                             "--target", TARGET))
     assert not (tmp_path / "out3").exists()

@@ -9,6 +9,8 @@ import time
 import numpy as np
 import pytest
 
+from conftest import raises_user_error
+
 import paddle
 
 from ppgan.cli.extract import parse_channel_range
@@ -179,7 +181,7 @@ def test_channel_range_parsing():
     assert parse_channel_range("10:20", 168) == (10, 20)
     assert parse_channel_range(":5", 168) == (0, 5) and parse_channel_range("160:", 168) == (160, 168)
     for bad in ("5", "20:10", "0:169", "a:b", "3:3"):
-        with pytest.raises(UserError, match="--channel_range"):
+        with raises_user_error("--channel_range"):
             parse_channel_range(bad, 168)
 
 

@@ -5,6 +5,8 @@ import sys
 
 import numpy as np
 import pytest
+
+from conftest import raises_user_error
 from PIL import Image
 
 from ppgan.faceutils import FaceAligner, ffhq_quad, load_rgb, quad_to_output
@@ -97,7 +99,7 @@ def test_unreadable_or_missing_file_is_a_user_error(aligner, tmp_path):
 
 
 def test_missing_landmark_model_says_how_to_get_it(monkeypatch, tmp_path):
-    with pytest.raises(UserError, match="--landmark_model"):
+    with raises_user_error("--landmark_model"):
         FaceAligner(str(tmp_path / "nothing.dat"))
     monkeypatch.setattr(landmarks_module, "default_landmark_model", lambda: None)
     with pytest.raises(UserError, match="pip install face-recognition-models"):

@@ -6,6 +6,8 @@ import sys
 import numpy as np
 import paddle
 import pytest
+
+from conftest import raises_user_error
 from PIL import Image
 
 from ppgan.inversion.fitting import LatentFitter, check_fitting_options, learning_rate
@@ -61,7 +63,7 @@ def test_bad_options_are_user_errors():
     assert check_fitting_options(18, [5, 0, 5], 100, 0.1, 0.025, 1.0) == [0, 5]
     for args, message in [(([18], 1, 0.1, 0.1, 1.0), "--latent_level"), (([0], -1, 0.1, 0.1, 1.0), "--step"),
                           (([0], 1, 0.0, 0.1, 1.0), "learning rates"), (([0], 1, 0.1, 0.1, -1.0), "--mse_weight")]:
-        with pytest.raises(UserError, match=message):
+        with raises_user_error(message):
             check_fitting_options(18, *args)
 
 
@@ -181,6 +183,6 @@ def test_cli_writes_the_three_files(problem, tmp_path):
 
     predictor = StyleGANv2FittingPredictor(str(tmp_path / "x"), weight_path=weight_path, **GENERATOR,
                                            vgg_weight_path=vgg, lins_weight_path=lins)
-    with pytest.raises(UserError, match=r"--latent_level \[8\] must name W\+ rows between 0 and 7"):
+    with raises_user_error(r"--latent_level \[8\] must name W\+ rows between 0 and 7"):
         predictor.run(str(tmp_path / "face.png"), latent_level=[8])
     assert not os.path.exists(tmp_path / "x")

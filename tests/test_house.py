@@ -211,3 +211,37 @@ def test_every_documented_command_answers_help(script, subcommand):
 def test_the_documented_commands_cover_every_script():
     assert {script for script, _ in DOCUMENTED} >= set(WRAPPERS) - {"tools/convert_weights.py"} | {
         "ppgan/apps/styleganv2clip_predictor.py"}
+
+
+def test_library_errors_name_arguments_and_commands_name_flags(capsys):
+    """One mapping from inputs to flags: the library writes ``{name}``; str() shows the argument, the CLI the flag."""
+    from ppgan.cli.common import run_cli
+    from ppgan.utils.errors import UserError
+
+    error = UserError("{direction_path} x.npy does not exist; pass a file with {direction_path}, not {'mean', 'std'}")
+    assert str(error) == "direction_path x.npy does not exist; pass a file with direction_path, not {'mean', 'std'}"
+    assert error.as_flags() == ("--direction_path x.npy does not exist; pass a file with --direction_path, "
+                                "not {'mean', 'std'}")
+
+    def main(argv):
+        raise error
+
+    with pytest.raises(SystemExit):
+        run_cli(main, [])
+    assert capsys.readouterr().err == f"error: {error.as_flags()}\n"
+
+
+def test_no_flag_is_written_in_library_messages():
+    """Library code names inputs as ``{name}``; only ppgan/cli writes ``--flag`` (docstrings and comments aside)."""
+    written = []
+    for module, path in MODULES.items():
+        if module.startswith("ppgan.cli"):
+            continue
+        with open(path) as f:
+            tree = ast.parse(f.read())
+        docstrings = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                if re.search(r"(?<![\w-])--[a-z]", node.value) and "command with --merge" not in node.value:
+                    written.append(f"{module}:{node.lineno}: {node.value[:60]}")
+    assert written == []

@@ -92,4 +92,4 @@ def test_photo_to_edit_as_paddlegans_tutorial(paddlegan_env, random_psp_file, tm
     assert moved == again.direction.moved > 0
     assert sorted(os.listdir(edit_out)) == files
     with pytest.raises(TypeError):
-        editor.run(latent_path, "face", "smiling face", offset=5.0, offsets=[1, 2])
+        editor.run(latent_path, "face", "smiling face", offset=5.0, strengths=[1, 2])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import FIXTURES, tool_main, two_face_photo
+from conftest import FIXTURES, raises_user_error, tool_main, two_face_photo
 
 from ppgan.faceutils import FaceAligner, load_rgb, paste_edits, paste_face, paste_faces, quad_to_output
 from ppgan.faceutils.paste import aligned_to_photo, ellipse_mask, load_alignment
@@ -134,7 +134,7 @@ def test_colour_matching_is_off_by_default_and_undoes_a_colour_cast(aligner):
 
 
 def test_too_many_and_too_small_faces_are_user_errors(aligner, two_faces):
-    with pytest.raises(UserError, match="has 2 faces, more than --max_faces 1; pass --max_faces 2"):
+    with raises_user_error("has 2 faces, more than --max_faces 1; pass --max_faces 2"):
         aligner.align_faces(two_faces, 256, max_faces=1)
     assert len(aligner.align_faces(two_faces, 256, max_faces=1, extra_faces="ignore")) == 1
     tiny = load_rgb(PORTRAIT).resize((60, 75), Image.Resampling.LANCZOS)  # dlib still finds the face
@@ -180,6 +180,6 @@ def test_cli_writes_a_record_per_face_and_pastes_a_crop_back(two_faces, tmp_path
     run_tool("--input_image", str(photo), "--paste_back", str(grey), "--face_index", "1", "--output_path", str(again))
     recomputed = np.asarray(Image.open(again / "group_pasted.png")).astype(int)
     assert np.abs(recomputed - pasted).max() <= 2
-    with pytest.raises(UserError, match="--face_index 2 but .* has 2 face"):
+    with raises_user_error("--face_index 2 but .* has 2 face"):
         run_tool("--input_image", str(photo), "--paste_back", str(grey), "--face_index", "2",
                  "--output_path", str(again))

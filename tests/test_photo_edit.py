@@ -6,14 +6,13 @@ import paddle
 import pytest
 from PIL import Image
 
-from conftest import FIXTURES, listing, two_face_photo
+from conftest import FIXTURES, listing, raises_user_error, two_face_photo
 
 from ppgan.inversion import PhotoInverter
 from ppgan.cli.edit import main as edit_main
 from ppgan.faceutils import FaceAligner, load_rgb, paste_faces
 from ppgan.models.generators import Pixel2Style2Pixel, StyleGANv2Generator
 from ppgan.styleclip.clip import save_random_clip_weights
-from ppgan.utils.errors import UserError
 
 CHANNELS = {4: 32, 8: 32, 16: 16, 32: 8}
 GENERATOR = dict(size=32, style_dim=512, n_mlp=2, channels=CHANNELS)
@@ -96,11 +95,11 @@ def check_folder_edit(files, tmp_path):
         photo = load_rgb(os.path.join(files["photos"], f"{stem}.{ext}"))
         quads = [face.quad for face in aligner.align_faces(photo, 256)]
         assert len(quads) == len(face_dirs)
-        for offset in OFFSETS:
-            edited = np.asarray(Image.open(out / f"{stem}.edited_{offset}.png"))
+        for strength in OFFSETS:
+            edited = np.asarray(Image.open(out / f"{stem}.edited_{strength}.png"))
             assert edited.shape == (photo.height, photo.width, 3)
             # the same as pasting the per-face renders written beside it (another code path, through the files)
-            renders = [np.asarray(Image.open(out / folder / f"dst.editing_{offset}.png")) for folder in face_dirs]
+            renders = [np.asarray(Image.open(out / folder / f"dst.editing_{strength}.png")) for folder in face_dirs]
             expected, mask = paste_faces(photo, renders, quads)
             np.testing.assert_array_equal(edited, expected)
             assert (mask == 0).any() and np.any(edited[mask > 0.5] != np.asarray(photo)[mask > 0.5])
@@ -124,7 +123,7 @@ def test_bad_photos_are_one_line_errors_and_nothing_is_written(files, tmp_path, 
     else:
         load_rgb(os.path.join(FIXTURES, "face_psp_input.jpg")).resize((60, 75)).save(photos / "tiny.png")
     out = tmp_path / "out"
-    with pytest.raises(UserError, match=message):
+    with raises_user_error(message):
         edit_main(edit_argv(files, out, "--input_image", str(photos), "--max_faces", "1"))
     assert listing(out) == []
 
@@ -140,8 +139,8 @@ def test_a_psp_for_another_generator_is_refused():
     inverter = PhotoInverter(latent_shape=(16, 512))  # the released pSp spec; never loaded here
     inverter.psp = FakePsp()
     faces = inverter.align(os.path.join(FIXTURES, "face_psp_input.jpg"))
-    with pytest.raises(UserError, match=r"^pSp file the pSp-ffhq-inversion.pdparams release gives W\+ \[8, 512\] but the generator takes "
-                                        r"\[16, 512\]; .*--psp_weight_path"):
+    with raises_user_error(r"^pSp file the pSp-ffhq-inversion.pdparams release gives W\+ \[8, 512\] but the generator "
+                           r"takes \[16, 512\]; .*--psp_weight_path"):
         inverter.encode(faces)
     inverter.latent_shape = (N_LATENT, 512)
     assert inverter(os.path.join(FIXTURES, "ffhq_e4e_0.jpg")).shape == (N_LATENT, 512)

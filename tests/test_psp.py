@@ -7,6 +7,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+
+from conftest import raises_user_error
 from PIL import Image
 
 import paddle
@@ -115,7 +117,7 @@ def test_weight_file_round_trip_gives_the_same_latents(small_file, faces, small_
 
 
 def test_decoder_flags_must_agree_with_the_file(small_file):
-    with pytest.raises(UserError, match="--size says size 64, but .* holds a 32 px generator") as info:
+    with raises_user_error("--size says size 64, but .* holds a 32 px generator") as info:
         load_psp(weight_path=small_file, size=64)
     assert "\n" not in str(info.value)
 
@@ -134,7 +136,7 @@ def test_bad_weight_files_fail_with_one_line(small_model, tmp_path, change, mess
     else:
         content = change
     paddle.save(content, path)
-    with pytest.raises(UserError, match=message) as info:
+    with raises_user_error(message) as info:
         load_psp(weight_path=path)
     assert "\n" not in str(info.value)
 

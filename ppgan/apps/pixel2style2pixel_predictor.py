@@ -26,9 +26,9 @@ class Pixel2Style2PixelPredictor(PspEncoder):
 
     def __init__(self, output_path="output_dir", weight_path=None, model_type=None, seed=None, size=None,
                  style_dim=None, n_mlp=None, channel_multiplier=None, channels=None, landmark_model=None,
-                 weight_flag="--weight_path", config=None, spec=None):
+                 config=None, spec=None):
         super().__init__(spec or model_spec("psp", model_type, weight_path, config, size, style_dim, n_mlp,
-                                            channel_multiplier, channels, weight_flag), landmark_model)
+                                            channel_multiplier, channels), landmark_model)
         self.output_path = output_path
         self.seed = seed  # PaddleGAN's argument; the inversion is deterministic (saved noise), nothing draws from it
 
@@ -48,7 +48,7 @@ class Pixel2Style2PixelPredictor(PspEncoder):
             bar.set_postfix_str("rendering")
             dst = self.render(latent)
             bar.update()
-        with atomic_files(self.output_path, "--output_path") as staged:
+        with atomic_files(self.output_path, "{output_path}") as staged:
             src.save(staged.path(paths[0]), format="PNG")
             Image.fromarray(dst).save(staged.path(paths[1]), format="PNG")
             np.save(staged.path(paths[2]), latent)

@@ -80,7 +80,7 @@ class StyleGANv2Predictor:
         check_writable_dir(self.output_path)
         check_output_files([png_path, npy_path])
         w = self.sample_w(n_row * n_col, truncation)
-        with atomic_files(self.output_path, "--output_path") as staged, \
+        with atomic_files(self.output_path, "{output_path}") as staged, \
                 open(staged.path(npy_path), "wb") as npy, \
                 GridPNGWriter(staged.path(png_path), n_row, n_col, g.size, g.size) as grid, \
                 tqdm(total=n_row * n_col, desc="sampling", unit="face", file=sys.stderr) as bar:

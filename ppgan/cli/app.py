@@ -5,7 +5,7 @@ from ..apps.styleganv2clip_predictor import StyleGANv2ClipPredictor
 from ..inversion import PhotoInverter
 from ..models.zoo import inverter_spec
 from ..page.service import BETA_RANGE, PREVIEW_SIZE
-from ..styleclip.edit import DEFAULT_BETA, DEFAULT_OFFSET, as_beta, as_offsets
+from ..styleclip.edit import DEFAULT_BETA, DEFAULT_STRENGTH, as_beta, as_strengths
 from ..styleclip.text import TEMPLATE_SETS
 from ..utils import runtime
 from ..utils.checks import check_seed
@@ -26,8 +26,8 @@ def app_parser():
     parser.add_argument("--target", default="", help="first target description, e.g. 'smiling face'")
     parser.add_argument("--beta_threshold", default=str(DEFAULT_BETA),
                         help=f"first beta ({BETA_RANGE[0]}..{BETA_RANGE[1]}), or auto (default {DEFAULT_BETA})")
-    parser.add_argument("--direction_offset", type=float, default=DEFAULT_OFFSET,
-                        help=f"first strength alpha (default {DEFAULT_OFFSET:g})")
+    parser.add_argument("--direction_offset", type=float, default=DEFAULT_STRENGTH,
+                        help=f"first strength strength (default {DEFAULT_STRENGTH:g})")
     parser.add_argument("--preview_size", type=int, default=PREVIEW_SIZE,
                         help=f"resolution of the preview while a slider moves (default {PREVIEW_SIZE})")
     parser.add_argument("--direction_path", default=None,
@@ -51,7 +51,7 @@ def main(argv=None):
     """Check the flags, load the models, serve the page until interrupted."""
     args = app_parser().parse_args(argv)
     beta = as_beta(args.beta_threshold)
-    as_offsets(args.direction_offset)
+    as_strengths(args.direction_offset)
     check_seed("--seed", args.seed)
     check_port_free(args.host, args.port)
     spec = generator_spec(args)

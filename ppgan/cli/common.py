@@ -8,11 +8,11 @@ from ..utils.errors import UserError
 
 
 def run_cli(main, argv=None):
-    """Run ``main(argv)``; a ``UserError`` becomes one line on stderr and exit status 2."""
+    """Run ``main(argv)``; a ``UserError`` becomes one line on stderr (inputs named as flags) and exit status 2."""
     try:
         main(argv)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc.as_flags()}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -40,10 +40,10 @@ def add_generator_args(parser, kind="stylegan2", model_help="released generator 
     return group
 
 
-def generator_spec(args, kind="stylegan2", weight_flag="--weight_path"):
+def generator_spec(args, kind="stylegan2", weight_arg="{weight_path}"):
     """The ``ppgan.models.zoo.ModelSpec`` (of ``kind``) of parsed ``add_generator_args`` flags; nothing is loaded."""
     return model_spec(kind, args.model_type, args.weight_path, args.config, args.size, args.style_dim,
-                      args.n_mlp, args.channel_multiplier, args.channels, weight_flag)
+                      args.n_mlp, args.channel_multiplier, args.channels, weight_arg)
 
 
 def check_port_free(host, port, port_flag="--port", host_flag="--host"):

@@ -15,10 +15,10 @@ from ..inversion.fitting import build_fitter
 from ..models.zoo import inverter_spec
 from ..styleclip.edit import (
     DEFAULT_BETA,
-    DEFAULT_OFFSET,
-    MAX_OFFSET,
+    DEFAULT_STRENGTH,
+    MAX_STRENGTH,
     as_beta,
-    as_offsets,
+    as_strengths,
     channel_summary,
     check_texts,
 )
@@ -28,7 +28,7 @@ from ..styleclip.outputs import (
     STRIP_NAME,
     STYLES_NAME,
     face_folders,
-    offset_name,
+    strength_file_name,
     output_files,
     photo_edit_names,
 )
@@ -46,15 +46,15 @@ def edit_parser():
     """The editing command's flags (PaddleGAN's, plus the StyleCLIP and generator options)."""
     parser = argparse.ArgumentParser(
         prog="styleganv2clip.py", description="Edit StyleGAN2 faces with a text description (StyleCLIP global "
-        "directions). Writes src.editing.png, dst.editing_{offset}.png, dst.editing.png (last offset), "
-        "dst.editing_strip.png (source then every offset, tiles at most 256 px) and dst.editing.pd (edited S) "
+        "directions). Writes src.editing.png, dst.editing_{strength}.png, dst.editing.png (last strength), "
+        "dst.editing_strip.png (source then every strength, tiles at most 256 px) and dst.editing.pd (edited S) "
         "per face.")
     parser.add_argument("--latent", default=None,
                         help="W+ .npy [18,512], [1,18,512] or [N,18,512] (N faces: face_i sub-folders), or W [512]; "
                              "default: a face sampled from --seed (truncation 0.7)")
     parser.add_argument("--input_image", nargs="+", default=None, metavar="PHOTO",
                         help="photos and/or folders of photos to edit instead of --latent: every face is aligned, "
-                             "inverted with pSp, edited and pasted back into <name>.edited_{offset}.png and "
+                             "inverted with pSp, edited and pasted back into <name>.edited_{strength}.png and "
                              "<name>.edited.png at the photo's size")
     parser.add_argument("--max_faces", type=int, default=8,
                         help="with --input_image: a photo with more faces is refused (default 8)")
@@ -78,8 +78,8 @@ def edit_parser():
     parser.add_argument("--beta_threshold", default=str(DEFAULT_BETA),
                         help=f"keep channels with |relevance| >= beta (default {DEFAULT_BETA}); "
                              "auto: the largest of 0.10..0.29 keeping more than 20 channels")
-    parser.add_argument("--direction_offset", type=float, nargs="+", default=[DEFAULT_OFFSET],
-                        help=f"edit strength(s) alpha, each from -{MAX_OFFSET:g} to {MAX_OFFSET:g}, e.g. -1 0 1 2 3 4 5 "
+    parser.add_argument("--direction_offset", type=float, nargs="+", default=[DEFAULT_STRENGTH],
+                        help=f"edit strength(s) strength, each from -{MAX_STRENGTH:g} to {MAX_STRENGTH:g}, e.g. -1 0 1 2 3 4 5 "
                              "(default 5); the last one is dst.editing.png")
     parser.add_argument("--direction_path", default=None,
                         help="global directions: PaddleGAN .pdparams [C,512] or official fs3.npy "
@@ -112,7 +112,7 @@ def photo_folders(photos, output_path):
     return stems, [os.path.join(output_path, stem) for stem in stems]
 
 
-def edit_photos(predictor, args, offsets, beta, psp):
+def edit_photos(predictor, args, strengths, beta, psp):
     """The --input_image path: align every photo (all checked first), then invert, edit and paste back each.
 
     ``psp``: the spec of the pSp model (``inverter_spec``). Returns the EditDirection and the pasted photo paths.
@@ -128,8 +128,8 @@ def edit_photos(predictor, args, offsets, beta, psp):
     aligned = [inverter.align(photo, args.max_faces) for photo in photos]
     check_writable_dir(args.output_path)
     for stem, folder, faces in zip(stems, folders, aligned):
-        check_output_files([os.path.join(args.output_path, name) for name in photo_edit_names(stem, offsets)]
-                           + output_files(face_folders(folder, len(faces)), offsets))
+        check_output_files([os.path.join(args.output_path, name) for name in photo_edit_names(stem, strengths)]
+                           + output_files(face_folders(folder, len(faces)), strengths))
     if args.refine_steps:
         inverter.set_refinement(build_fitter(g, args.vgg_weight_path, args.lins_weight_path), args.refine_steps)
     direction = predictor.style_direction(predictor.text_direction.delta_t(args.neutral, args.target), beta)
@@ -137,7 +137,7 @@ def edit_photos(predictor, args, offsets, beta, psp):
     for photo, stem, folder, faces in zip(photos, stems, folders, aligned):
         image = load_rgb(photo)
         inverted = InvertedPhoto(image, faces, inverter.latents(image, faces))
-        edit_folders, paths = predictor.edit_photo(inverted, stem, direction, offsets, folder, args.match_colours)
+        edit_folders, paths = predictor.edit_photo(inverted, stem, direction, strengths, folder, args.match_colours)
         print(f"{photo}: {len(faces)} face(s) -> {', '.join(paths)} (and the edit files in {', '.join(edit_folders)})")
         written.extend(paths)
     return direction, written
@@ -147,7 +147,7 @@ def main(argv=None):
     """The editing command: check the inputs, build the predictor, run, print a summary."""
     args = edit_parser().parse_args(argv)
     check_texts(args.neutral, args.target, args.templates)
-    offsets, beta = as_offsets(args.direction_offset), as_beta(args.beta_threshold)
+    strengths, beta = as_strengths(args.direction_offset), as_beta(args.beta_threshold)
     check_seed("--seed", args.seed)
     if args.latent is not None and args.input_image is not None:
         raise UserError("pass either --latent or --input_image, not both")
@@ -158,7 +158,7 @@ def main(argv=None):
     check_writable_dir(args.output_path)
     if args.input_image is None:
         num_faces = len(latent) if latent is not None and latent.ndim == 3 else 1
-        check_output_files(output_files(face_folders(args.output_path, num_faces), offsets))
+        check_output_files(output_files(face_folders(args.output_path, num_faces), strengths))
     if args.stat_path is not None and not args.scale_by_std:
         print("note: --stat_path is only read with --scale_by_std", file=sys.stderr)
     spec = generator_spec(args)
@@ -168,10 +168,10 @@ def main(argv=None):
                                         clip_weight_path=args.clip_weight_path, seed=args.seed,
                                         templates=args.templates, scale_by_std=args.scale_by_std, spec=spec)
     if args.input_image is not None:
-        direction, _ = edit_photos(predictor, args, offsets, beta, psp)
+        direction, _ = edit_photos(predictor, args, strengths, beta, psp)
         print(channel_summary(direction, args.neutral, args.target))
         return
-    result = predictor.run(latent, args.neutral, args.target, offsets=offsets, beta_threshold=beta)
+    result = predictor.run(latent, args.neutral, args.target, strengths=strengths, beta_threshold=beta)
     print(channel_summary(result.direction, args.neutral, args.target))
-    names = ", ".join([SRC_NAME] + [offset_name(offset) for offset in offsets] + [DST_NAME, STRIP_NAME, STYLES_NAME])
+    names = ", ".join([SRC_NAME] + [strength_file_name(strength) for strength in strengths] + [DST_NAME, STRIP_NAME, STYLES_NAME])
     print(f"wrote {names} to {', '.join(result.folders)}")

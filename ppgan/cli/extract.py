@@ -97,7 +97,7 @@ def load_inputs(args, spec):
     stat_path = args.stat_path or stats_file_name(args.dataset_name)
     generator = load_stylegan2(spec)
     rows = parse_channel_range(args.channel_range, style_channel_count(generator.channels_lst, generator.style_layers))
-    s_codes = load_s_codes(s_path, generator.channels_lst, args.num_images, flag="--S_path")
+    s_codes = load_s_codes(s_path, generator.channels_lst, args.num_images)
     mean, std = load_stats(stat_path, generator.channels_lst)
     check_s_codes_match_stats(s_codes, mean, std, s_path, stat_path)
     image_encoder = ClipEncoder(args.clip_weight_path).image_tower  # the eager text tower is dropped here

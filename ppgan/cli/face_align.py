@@ -142,7 +142,7 @@ def main(argv=None):
         except UserError as exc:
             if len(photos) == 1:
                 raise
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {exc.as_flags()}", file=sys.stderr)
             failed.append(photo)
             continue
         targets = [os.path.join(args.output_path, aligned_name(photo, face.index)) for face in faces]

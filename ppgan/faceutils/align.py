@@ -237,8 +237,8 @@ class FaceAligner:
         count = len(all_landmarks)
         if max_faces is not None and count > max_faces:
             if extra_faces == "error":
-                raise UserError(f"{name} has {count} faces, more than --max_faces {max_faces}; "
-                                f"pass --max_faces {count} to edit them all, or crop the photo")
+                raise UserError(f"{name} has {count} faces, more than {{max_faces}} {max_faces}; "
+                                f"pass {{max_faces}} {count} to edit them all, or crop the photo")
             logger.info("%d faces found in %s; aligning the largest %d", count, name, max_faces)
             all_landmarks = all_landmarks[:max_faces]
         size = output_size or self.output_size

@@ -33,10 +33,10 @@ def load_rgb(image_or_path):
         raise UserError(f"cannot read {path} as an image ({exc}); pass a JPEG or PNG photo") from exc
 
 
-def collect_images(inputs, flag="--input_image"):
+def collect_images(inputs, arg="{input_image}"):
     """Paths of photos: each input a file, or a folder standing for its image files (sorted, hidden ones skipped).
 
-    A missing input or a folder without images raises ``UserError`` naming ``flag``.
+    A missing input or a folder without images raises ``UserError`` naming ``arg``.
     """
     photos = []
     for path in [inputs] if isinstance(inputs, (str, os.PathLike)) else inputs:
@@ -51,7 +51,7 @@ def collect_images(inputs, flag="--input_image"):
         elif os.path.isfile(path):
             photos.append(path)
         else:
-            raise UserError(f"input {path} does not exist; check {flag}")
+            raise UserError(f"input {path} does not exist; check {arg}")
     return photos
 
 

@@ -30,12 +30,12 @@ def resolve_landmark_model(path=None):
     if path is not None:
         if not os.path.isfile(path):
             raise UserError(f"landmark model {path} does not exist; "
-                            f"pass the path of {LANDMARK_MODEL_NAME} to --landmark_model")
+                            f"pass the path of {LANDMARK_MODEL_NAME} to {{landmark_model}}")
         return path
     found = default_landmark_model()
     if found is None:
         raise UserError(f"the dlib landmark model {LANDMARK_MODEL_NAME} is missing; "
-                        "run `pip install face-recognition-models` or pass --landmark_model PATH")
+                        "run `pip install face-recognition-models` or pass {landmark_model} PATH")
     return found
 
 

@@ -32,13 +32,13 @@ def check_fitting_options(n_latent, latent_level, steps, start_lr, final_lr, mse
     """UserError for options fitting cannot use; returns the sorted distinct W+ rows."""
     rows = sorted(set(int(row) for row in latent_level))
     if not rows or rows[0] < 0 or rows[-1] >= n_latent:
-        raise UserError(f"--latent_level {list(latent_level)} must name W+ rows between 0 and {n_latent - 1}")
+        raise UserError(f"{{latent_level}} {list(latent_level)} must name W+ rows between 0 and {n_latent - 1}")
     if steps < 0:
-        raise UserError(f"--step {steps} is negative; pass the number of optimisation steps, e.g. 100")
+        raise UserError(f"{{step}} {steps} is negative; pass the number of optimisation steps, e.g. 100")
     if not (start_lr > 0 and final_lr > 0 and np.isfinite(start_lr) and np.isfinite(final_lr)):
-        raise UserError(f"learning rates {start_lr}, {final_lr} must be positive; e.g. --start_lr 0.1 --final_lr 0.025")
+        raise UserError(f"learning rates {start_lr}, {final_lr} must be positive; e.g. {{start_lr}} 0.1 {{final_lr}} 0.025")
     if not (mse_weight >= 0 and np.isfinite(mse_weight)):
-        raise UserError(f"--mse_weight {mse_weight} must be a number >= 0")
+        raise UserError(f"{{mse_weight}} {mse_weight} must be a number >= 0")
     return rows
 
 

@@ -6,9 +6,9 @@ from ..utils.checks import load_npy
 from ..utils.errors import UserError
 
 
-def load_latent_file(path, flag="--latent"):
+def load_latent_file(path, arg="{latent}"):
     """A .npy file as a numpy array, with one-line errors for a missing, foreign or unreadable file."""
-    return load_npy(path, flag, "a W+ .npy file (e.g. latents.npy of styleganv2.py)")
+    return load_npy(path, arg, "a W+ .npy file (e.g. latents.npy of styleganv2.py)")
 
 
 def read_latents(latent, n_latent, style_dim, source="latent", fix=None):

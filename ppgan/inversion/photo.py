@@ -32,11 +32,10 @@ class PhotoInverter:
     ``LatentFitter`` of that generator, run for ``refine_steps`` from pSp's W+.
     """
 
-    def __init__(self, psp_weight_path=None, landmark_model=None, latent_shape=None, weight_flag="--psp_weight_path",
-                 spec=None, fitter=None, refine_steps=0, generator_name="the generator"):
+    def __init__(self, psp_weight_path=None, landmark_model=None, latent_shape=None, spec=None, fitter=None,
+                 refine_steps=0, generator_name="the generator"):
         self.landmark_model = landmark_model
-        self.spec = spec or model_spec("psp", weight_path=psp_weight_path, weight_flag=weight_flag)
-        self.weight_flag = self.spec.weight_flag
+        self.spec = spec or model_spec("psp", weight_path=psp_weight_path, weight_arg="{psp_weight_path}")
         self.generator_name = generator_name
         self.latent_shape = None if latent_shape is None else tuple(latent_shape)
         self.set_refinement(fitter, refine_steps)
@@ -44,7 +43,7 @@ class PhotoInverter:
     def set_refinement(self, fitter, refine_steps):
         """Fit ``refine_steps`` (0: none) with ``fitter`` (a ``LatentFitter``) after pSp."""
         if refine_steps < 0 or (refine_steps > 0 and fitter is None):
-            raise UserError(f"--refine_steps {refine_steps} must be 0 or more (with a generator to fit)")
+            raise UserError(f"{{refine_steps}} {refine_steps} must be 0 or more (with a generator to fit)")
         self.fitter, self.refine_steps = fitter, refine_steps
 
     @functools.cached_property
@@ -68,7 +67,7 @@ class PhotoInverter:
             psp = weights if isinstance(weights, str) else f"the {getattr(weights, 'file', self.spec.name)} release"
             raise UserError(f"pSp file {psp} gives W+ {list(latents.shape[1:])} but {self.generator_name} takes "
                             f"{list(self.latent_shape)}; pass a pSp model made for this generator with "
-                            f"{self.weight_flag}, or the generator of that pSp file with --weight_path")
+                            f"{self.spec.weight_arg}, or the generator of that pSp file with {{weight_path}}")
         return latents
 
     def refine(self, image, faces, latents):

@@ -67,16 +67,16 @@ class LPIPS(nn.Layer):
             param.stop_gradient = True
         self.eval()
 
-    def load(self, vgg_path, lins_path, vgg_flag="--vgg_weight_path", lins_flag="--lins_weight_path"):
+    def load(self, vgg_path, lins_path):
         """Read PaddleGAN's two files (strictly: every needed key, right shapes)."""
-        vgg, lins = load_pdparams(vgg_path, vgg_flag), load_pdparams(lins_path, lins_flag)
-        for state, path, flag in ((vgg, vgg_path, vgg_flag), (lins, lins_path, lins_flag)):
+        vgg, lins = load_pdparams(vgg_path, "{vgg_weight_path}"), load_pdparams(lins_path, "{lins_weight_path}")
+        for state, path, arg in ((vgg, vgg_path, "{vgg_weight_path}"), (lins, lins_path, "{lins_weight_path}")):
             if not isinstance(state, dict):
                 raise UserError(f"{path} holds a {type(state).__name__}, not a state dict; "
-                                f"pass PaddleGAN's LPIPS file with {flag}")
+                                f"pass PaddleGAN's LPIPS file with {arg}")
         vgg = {key[len("features."):]: value for key, value in vgg.items() if key.startswith("features.")}
-        load_state_dict_strict(self.features, vgg, source=vgg_path, flag=vgg_flag)
-        load_state_dict_strict(self.lins, lins, source=lins_path, flag=lins_flag)
+        load_state_dict_strict(self.features, vgg, source=vgg_path, arg="{vgg_weight_path}")
+        load_state_dict_strict(self.lins, lins, source=lins_path, arg="{lins_weight_path}")
         return self
 
     def layer_distances(self, x0, x1):
@@ -106,8 +106,8 @@ def load_lpips(vgg_weight_path=None, lins_weight_path=None):
     a given path that is wrong is still an error.
     """
     try:
-        vgg = release_file("lpips", VGG_MODEL, vgg_weight_path, flag="--vgg_weight_path")
-        lins = release_file("lpips", LINS_MODEL, lins_weight_path, flag="--lins_weight_path")
+        vgg = release_file("lpips", VGG_MODEL, vgg_weight_path, arg="{vgg_weight_path}")
+        lins = release_file("lpips", LINS_MODEL, lins_weight_path, arg="{lins_weight_path}")
     except UserError as exc:
         if vgg_weight_path is not None and lins_weight_path is not None:
             raise

@@ -1,0 +1,1 @@
+"""Networks and the facts about them: generators, the model registry (zoo), loading from weights, conversion."""

@@ -59,14 +59,14 @@ TORCH_GLOBALS = {  # every global a rosinality checkpoint's data.pkl names; noth
 }
 
 
-def read_torch_checkpoint(path, flag="--input"):
+def read_torch_checkpoint(path):
     """The object a ``torch.save`` zip holds, tensors as numpy arrays; UserError for anything else."""
     try:
         archive = zipfile.ZipFile(path)
     except FileNotFoundError:
-        raise UserError(f"{flag} {path} does not exist; pass a .pt checkpoint") from None
+        raise UserError(f"{{input}} {path} does not exist; pass a .pt checkpoint") from None
     except IsADirectoryError:
-        raise UserError(f"{flag} {path} is a folder; pass a .pt checkpoint file") from None
+        raise UserError(f"{{input}} {path} is a folder; pass a .pt checkpoint file") from None
     except zipfile.BadZipFile:
         with open(path, "rb") as f:
             head = f.read(2)
@@ -74,16 +74,16 @@ def read_torch_checkpoint(path, flag="--input"):
                 "convert NVlabs models with rosinality's convert_weight.py first, re-save old files with a recent "
                 "torch.save, or" if head[:1] == b"\x80" else "not a PyTorch checkpoint (no zip archive, or a truncated "
                 "one);")
-        raise UserError(f"{flag} {path} is {what} pass one of the {SUPPORTED}") from None
+        raise UserError(f"{{input}} {path} is {what} pass one of the {SUPPORTED}") from None
     with archive:
         names = archive.namelist()
         pickles = [name for name in names if name.endswith("/data.pkl") or name == "data.pkl"]
         if len(pickles) != 1:
-            raise UserError(f"{flag} {path} is a zip without a PyTorch data.pkl; pass one of the {SUPPORTED}")
+            raise UserError(f"{{input}} {path} is a zip without a PyTorch data.pkl; pass one of the {SUPPORTED}")
         prefix = pickles[0][:-len("data.pkl")]
         byteorder = archive.read(prefix + "byteorder").decode().strip() if prefix + "byteorder" in names else "little"
         if byteorder != "little":
-            raise UserError(f"{flag} {path} was saved on a {byteorder}-endian machine; re-save it on a little-endian one")
+            raise UserError(f"{{input}} {path} was saved on a {byteorder}-endian machine; re-save it on a little-endian one")
 
         def read_storage(key, dtype):
             return np.frombuffer(archive.read(f"{prefix}data/{key}"), dtype=dtype)
@@ -100,7 +100,7 @@ def read_torch_checkpoint(path, flag="--input"):
         except UserError:
             raise
         except (KeyError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
-            raise UserError(f"{flag} {path} is damaged ({type(exc).__name__}: {str(exc)[:80]}); "
+            raise UserError(f"{{input}} {path} is damaged ({type(exc).__name__}: {str(exc)[:80]}); "
                             "download or copy it again") from None
 
 
@@ -112,12 +112,12 @@ def _looks_like_generator(state_dict):
     return "input.input" in state_dict and "conv1.conv.modulation.weight" in state_dict
 
 
-def pick_generator(checkpoint, key=None, source="the checkpoint", flag="--key"):
+def pick_generator(checkpoint, key=None, source="the checkpoint"):
     """The generator state dict of a loaded checkpoint: ``checkpoint[key]``, else ``g_ema``, else a bare state dict."""
     if key is not None:
         if not isinstance(checkpoint, dict) or key not in checkpoint:
             keys = ", ".join(map(str, checkpoint)) if isinstance(checkpoint, dict) else type(checkpoint).__name__
-            raise UserError(f"{source} has no entry {key!r} (it holds {keys}); pass another {flag}")
+            raise UserError(f"{source} has no entry {key!r} (it holds {keys}); pass another {{key}}")
         state_dict = checkpoint[key]
     elif isinstance(checkpoint, dict) and "g_ema" in checkpoint:
         state_dict = checkpoint["g_ema"]
@@ -125,7 +125,7 @@ def pick_generator(checkpoint, key=None, source="the checkpoint", flag="--key"):
         state_dict = checkpoint
     if not _is_state_dict(state_dict):
         held = ", ".join(map(str, state_dict))[:120] if isinstance(state_dict, dict) else type(state_dict).__name__
-        raise UserError(f"{source} holds no generator state dict ({held}); pass {flag} with the entry holding "
+        raise UserError(f"{source} holds no generator state dict ({held}); pass {{key}} with the entry holding "
                         f"one (e.g. g_ema or g)")
     if not _looks_like_generator(state_dict):
         sample = ", ".join(list(state_dict)[:3])

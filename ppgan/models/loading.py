@@ -58,8 +58,8 @@ def _describe(arch):
             f"{factor} (widths {widths})")
 
 
-def check_claims(arch, claims, source, weight_flag):
-    """Raise a UserError naming the first flag or config whose claim the weights contradict."""
+def check_claims(arch, claims, source, weight_arg):
+    """Raise a UserError naming the first input or config whose claim the weights contradict."""
     for key, value, claimant in claims:
         if key == "channel_multiplier":
             expected = default_channels(value)
@@ -71,7 +71,7 @@ def check_claims(arch, claims, source, weight_flag):
             agrees = arch[key] == value
         if not agrees:
             raise UserError(f"{claimant} says {key} {value}, but {source} holds {_describe(arch)}; "
-                            f"drop or correct {claimant.split()[0]}, or pass the matching weights with {weight_flag}")
+                            f"drop or correct {claimant.split()[0]}, or pass the matching weights with {weight_arg}")
     if arch["size"] < 8:
         raise UserError(f"{source} holds no synthesis block (4 px); it is not a usable StyleGAN2 generator")
 
@@ -84,8 +84,8 @@ def _generator_key_is_foreign(key):
 def _read_state_dict(spec, wanted):
     """(path, state dict) of ``spec``'s weights (resolved: file, cache or download); a file holding
     anything but a dict is refused with "<path> holds a <type>, not ``wanted``"."""
-    path = resolve(spec.weights, flag=spec.weight_flag)
-    state_dict = load_pdparams(path, spec.weight_flag)
+    path = resolve(spec.weights, arg=spec.weight_arg)
+    state_dict = load_pdparams(path, spec.weight_arg)
     if not isinstance(state_dict, dict):
         raise UserError(f"{path} holds a {type(state_dict).__name__}, not {wanted}")
     return path, state_dict
@@ -95,17 +95,17 @@ def load_stylegan2(spec=None, **flags):
     """A StyleGANv2Generator in eval mode, its architecture read from the weights of ``spec``.
 
     ``spec``: a ``ModelSpec`` of kind stylegan2 (default: ``model_spec("stylegan2", **flags)``
-    with PaddleGAN's flag names: model_type, weight_path, config, size, style_dim, n_mlp,
+    with PaddleGAN's argument names: model_type, weight_path, config, size, style_dim, n_mlp,
     channel_multiplier, channels). Claims of the spec that the file contradicts, and
-    keys of the generator the model would leave unused, raise a UserError naming the flag.
+    keys of the generator the model would leave unused, raise a UserError naming the arg.
     """
     spec = spec or model_spec("stylegan2", **flags)
     path, state_dict = _read_state_dict(spec, f"a generator state dict; pass a StyleGAN2 .pdparams with "
-                                              f"{spec.weight_flag} ({CONVERT_HINT})")
+                                              f"{spec.weight_arg} ({CONVERT_HINT})")
     arch = stylegan2_architecture(state_dict, path)
-    check_claims(arch, spec.claims, path, spec.weight_flag)
+    check_claims(arch, spec.claims, path, spec.weight_arg)
     generator = StyleGANv2Generator(arch["size"], arch["style_dim"], arch["n_mlp"], channels=arch["channels"])
-    load_state_dict_strict(generator, state_dict, source=path, flag=spec.weight_flag,
+    load_state_dict_strict(generator, state_dict, source=path, arg=spec.weight_arg,
                            foreign=_generator_key_is_foreign)
     generator.eval()
     return generator
@@ -126,10 +126,10 @@ def load_psp(spec=None, **flags):
     against the spec's claims.
     """
     spec = spec or model_spec("psp", **flags)
-    path, state_dict = _read_state_dict(spec, f"a pSp state dict; pass a pSp file with {spec.weight_flag}")
+    path, state_dict = _read_state_dict(spec, f"a pSp state dict; pass a pSp file with {spec.weight_arg}")
     file_opts = _plain_opts(state_dict.pop("opts", None))
     arch = stylegan2_architecture(state_dict, path, prefix="decoder.")
-    check_claims(arch, spec.claims, path, spec.weight_flag)
+    check_claims(arch, spec.claims, path, spec.weight_arg)
     opts = {**file_opts, **{key: arch[key] for key in ("size", "style_dim", "n_mlp", "channels")}}
     try:
         # Every parameter is overwritten by the strict load: skip the random initialisation (~20 s for ffhq).
@@ -137,7 +137,7 @@ def load_psp(spec=None, **flags):
             model = Pixel2Style2Pixel(opts)
     except ValueError as exc:
         raise UserError(f"cannot build pSp from {path}: {exc}") from exc
-    load_state_dict_strict(model, state_dict, source=path, flag=spec.weight_flag,
+    load_state_dict_strict(model, state_dict, source=path, arg=spec.weight_arg,
                            foreign=lambda key: not key.startswith(("encoder.", "decoder.", "latent_avg"))
                            or key.endswith(".blur.kernel"))
     model.eval()

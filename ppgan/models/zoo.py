@@ -29,6 +29,7 @@ CONFIG_DIR = next((folder for folder in (os.path.join(os.path.dirname(_PACKAGE),
                   os.path.join(os.path.dirname(_PACKAGE), "configs"))
 KINDS = ("stylegan2", "psp", "clip", "lpips")
 DEFAULT_MODELS = {"stylegan2": "ffhq-config-f", "psp": "ffhq-inversion", "clip": "ViT-B-32"}  # the one default of each kind
+STYLECLIP_FILE_ARGS = {"directions": "{direction_path}", "stats": "{stat_path}"}  # the inputs that override them
 ARCHITECTURE_KEYS = ("size", "style_dim", "n_mlp", "channel_multiplier", "channels")
 FIELDS = {"name", "kind", "weights", "architecture", "styleclip", "inverter", "decoder", "description"}
 MD5_PATTERN = re.compile(r"[0-9a-f]{32}")
@@ -59,9 +60,9 @@ class ModelConfig:
 class ModelSpec:
     """What a command loads, built once from its flags (``model_spec``) and passed to every predictor.
 
-    ``weights``: a local path (str) or a release (``Weight``); ``weight_flag`` names the flag
+    ``weights``: a local path (str) or a release (``Weight``); ``weight_arg`` names the input
     that sets it in errors. ``claims``: (key, value, source) architecture facts the weights
-    must agree with (``source`` is the flag or config that asserted them). ``name`` names
+    must agree with (``source`` is the input or config that asserted them). ``name`` names
     the outputs (``--dataset_name``); ``directions`` / ``stats``: the StyleCLIP files made
     for the model, if any; ``inverter``: the registry name of its pSp model.
     """
@@ -69,7 +70,7 @@ class ModelSpec:
     kind: str
     name: str
     weights: object
-    weight_flag: str = "--weight_path"
+    weight_arg: str = "{weight_path}"
     claims: tuple = ()
     directions: object = None
     stats: object = None
@@ -163,34 +164,34 @@ def registry(config_dir=CONFIG_DIR):
     return configs
 
 
-def release_file(kind, name=None, path=None, flag="--weight_path"):
+def release_file(kind, name=None, path=None, arg="{weight_path}"):
     """A local file of the released model ``name`` of ``kind`` (default: the kind's default model), downloaded
     once; ``path``, when given, instead (e.g. CLIP: ``release_file("clip", path=clip_weight_path)``)."""
-    return resolve(find_model(kind, name or DEFAULT_MODELS[kind]).weights, path, flag)
+    return resolve(find_model(kind, name or DEFAULT_MODELS[kind]).weights, path, arg)
 
 
-def find_model(kind, name, flag="--model_type"):
+def find_model(kind, name, arg="{model_type}"):
     """The registry config of ``kind`` called ``name``; the error lists the choices."""
     config = registry().get((kind, name))
     if config is None:
         names = sorted(n for k, n in registry() if k == kind)
-        raise UserError(f"unknown {flag} {name}; use one of {', '.join(names)}, describe your model with "
-                        f"--config FILE.yaml, or pass --weight_path")
+        raise UserError(f"unknown {arg} {name}; use one of {', '.join(names)}, describe your model with "
+                        f"{{config}} FILE.yaml, or pass {{weight_path}}")
     return config
 
 
-def parse_channels(value, flag="--channels"):
+def parse_channels(value, arg="{channels}"):
     """``"4:512,8:256"`` (or a mapping) -> {4: 512, 8: 256}, the widths per resolution."""
     try:
         if isinstance(value, dict):
             return {int(res): int(width) for res, width in value.items()}
         return {int(res): int(width) for res, width in (item.split(":") for item in str(value).split(","))}
     except (TypeError, ValueError):
-        raise UserError(f"{flag} {value!r} is not a list like 4:512,8:512,16:256") from None
+        raise UserError(f"{arg} {value!r} is not a list like 4:512,8:512,16:256") from None
 
 
-def check_architecture_values(values, label=lambda key: f"--{key}"):
-    """Reject impossible architecture values (``label(key)`` names the flag or config field)."""
+def check_architecture_values(values, label=lambda key: f"{{{key}}}"):
+    """Reject impossible architecture values (``label(key)`` names the input or config field)."""
     size = values.get("size")
     if size is not None and (size < 8 or size & (size - 1)):
         raise UserError(f"{label('size')} {size} is not a power of 2 of at least 8; pass the generator's resolution "
@@ -216,7 +217,7 @@ def name_from_file(path):
 
 
 def model_spec(kind="stylegan2", model_type=None, weight_path=None, config=None, size=None, style_dim=None,
-               n_mlp=None, channel_multiplier=None, channels=None, weight_flag="--weight_path"):
+               n_mlp=None, channel_multiplier=None, channels=None, weight_arg="{weight_path}"):
     """The ``ModelSpec`` of a command's flags (PaddleGAN's names, plus ``--config``).
 
     ``--config FILE`` or ``--model_type NAME`` (default: the registry's default of
@@ -232,18 +233,18 @@ def model_spec(kind="stylegan2", model_type=None, weight_path=None, config=None,
              if value is not None}
     check_architecture_values(flags)
     if config is not None and model_type is not None:
-        raise UserError("pass either --config or --model_type, not both")
+        raise UserError("pass either {config} or {model_type}, not both")
     if weight_path is not None:
         weight_path = os.path.expanduser(weight_path)
         if not os.path.isfile(weight_path):
-            raise UserError(f"{weight_flag} {weight_path} is not an existing file; pass the path of a weight file")
+            raise UserError(f"{weight_arg} {weight_path} is not an existing file; pass the path of a weight file")
     if config is not None:
-        model, source = parse_config(config), f"--config {config}"
+        model, source = parse_config(config), f"{{config}} {config}"
         if model.kind != kind:
-            raise UserError(f"--config {config} describes a {model.kind} model; this tool needs a {kind} model")
+            raise UserError(f"{{config}} {config} describes a {model.kind} model; this tool needs a {kind} model")
     elif model_type is not None or weight_path is None:
         model = find_model(kind, model_type or DEFAULT_MODELS[kind])
-        source = f"--model_type {model.name}"
+        source = f"{{model_type}} {model.name}"
     else:
         model = next((m for m in registry().values() if m.kind == kind and isinstance(m.weights, Weight)
                       and m.weights.file == os.path.basename(weight_path)), None)
@@ -252,7 +253,7 @@ def model_spec(kind="stylegan2", model_type=None, weight_path=None, config=None,
     if kind == "psp" and model is not None and source is not None and model.decoder is not None:
         architecture = {**dict(find_model("stylegan2", model.decoder, f"{model.source}: decoder").architecture),
                         **architecture}
-    claims = tuple((key, value, f"--{key}") for key, value in flags.items())
+    claims = tuple((key, value, f"{{{key}}}") for key, value in flags.items())
     claims += tuple((key, value, source) for key, value in architecture.items() if key not in flags)
     if weight_path is not None:
         weights = weight_path
@@ -264,32 +265,32 @@ def model_spec(kind="stylegan2", model_type=None, weight_path=None, config=None,
         weights = model.weights
     name = model.name if model is not None else name_from_file(weight_path)
     if model is None:
-        return ModelSpec(kind, name, weights, weight_flag, claims)
-    return ModelSpec(kind, name, weights, weight_flag, tuple(claims), model.directions, model.stats, model.inverter)
+        return ModelSpec(kind, name, weights, weight_arg, claims)
+    return ModelSpec(kind, name, weights, weight_arg, tuple(claims), model.directions, model.stats, model.inverter)
 
 
-def resolve(entry, path=None, flag="--weight_path"):
+def resolve(entry, path=None, arg="{weight_path}"):
     """A local file for a spec's entry: ``path`` if given, else the entry's local path or downloaded release."""
     if path is None and isinstance(entry, str):
         if not os.path.isfile(entry):
-            raise UserError(f"{entry} is not an existing file; check the config or pass {flag} PATH")
+            raise UserError(f"{entry} is not an existing file; check the config or pass {arg} PATH")
         return entry
-    return resolve_weights(entry, path, flag=flag)
+    return resolve_weights(entry, path, arg=arg)
 
 
-def styleclip_file(path, spec, kind, flag):
+def styleclip_file(path, spec, kind):
     """A local file of ``kind`` ('directions' or 'stats'): ``path``, or the one the model's config names."""
-    entry = getattr(spec, kind)
+    entry, arg = getattr(spec, kind), STYLECLIP_FILE_ARGS[kind]
     if path is None and entry is None:
         raise UserError(f"the model {spec.name} has no StyleCLIP {kind} file in its config; make one "
-                        f"(styleclip_getf.py, then extract: docs/models.md) and pass {flag} PATH")
-    return resolve(entry, path, flag=flag)
+                        f"(styleclip_getf.py, then extract: docs/models.md) and pass {arg} PATH")
+    return resolve(entry, path, arg=arg)
 
 
 def inverter_spec(generator_spec, psp_weight_path=None):
     """The spec of the pSp model inverting photos into ``generator_spec``'s W+: ``--psp_weight_path`` or its config's."""
     if psp_weight_path is None and generator_spec.inverter is None:
         raise UserError(f"no pSp model inverts photos into {generator_spec.name} (its config names no inverter); "
-                        "pass --psp_weight_path, or --latent instead of a photo")
+                        "pass {psp_weight_path}, or {latent} instead of a photo")
     return model_spec("psp", None if psp_weight_path else generator_spec.inverter, psp_weight_path,
-                      weight_flag="--psp_weight_path")
+                      weight_arg="{psp_weight_path}")

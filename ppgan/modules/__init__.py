@@ -1,0 +1,1 @@
+"""StyleGAN2's building blocks: equalized layers, modulated convolution, FIR resampling."""

@@ -10,13 +10,13 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from ..styleclip.edit import DEFAULT_BETA, DEFAULT_OFFSET, as_beta, as_offsets
+from ..styleclip.edit import DEFAULT_BETA, DEFAULT_STRENGTH, as_beta, as_strengths
 from ..utils.errors import UserError
 from .service import BETA_RANGE, PREVIEW_SIZE, Editor
 from .session import EditSession, photo_face
 
-ALPHA_RANGE = (-10.0, 10.0)
-STRIP_ALPHAS = "-5 -2.5 0 2.5 5"
+STRENGTH_RANGE = (-10.0, 10.0)
+STRIP_STRENGTHS = "-5 -2.5 0 2.5 5"
 IMAGE_HEIGHT = 420  # display height of the images, in CSS pixels
 PHOTO_DISPLAY_SIDE = 1600  # longest side of the edited photo the page shows (the export keeps the photo's size)
 MODEL_QUEUE = "model"  # every event that touches Paddle runs in this one queue, one at a time
@@ -55,14 +55,14 @@ def parse_strengths(text):
     """Strip strengths as typed ("-5 -2.5 0 2.5 5", commas allowed) -> tuple of distinct floats."""
     tokens = text.replace(",", " ").split()
     if not tokens:
-        raise UserError(f"no strip strength: type one or more numbers, e.g. {STRIP_ALPHAS}")
+        raise UserError(f"no strip strength: type one or more numbers, e.g. {STRIP_STRENGTHS}")
     values = []
     for token in tokens:
         try:
             values.append(float(token))
         except ValueError:
-            raise UserError(f"strip strength {token!r} is not a number: type numbers, e.g. {STRIP_ALPHAS}") from None
-    return as_offsets(values)
+            raise UserError(f"strip strength {token!r} is not a number: type numbers, e.g. {STRIP_STRENGTHS}") from None
+    return as_strengths(values)
 
 
 def channel_message(direction, neutral, target, preview_size=None):
@@ -85,16 +85,16 @@ class Page:
 
     A handler takes the values of its inputs (the ``EditSession`` first) and returns
     {component: new value}. ``editor``: the ``Editor``; ``latent``: the first face (W+
-    [n_latent, style_dim]; None: the predictor's seed); neutral, target, alpha, beta: the first
+    [n_latent, style_dim]; None: the predictor's seed); neutral, target, strength, beta: the first
     edit; ``photo_inverter``: a ``PhotoInverter`` or None (no Photo tab).
     """
 
-    def __init__(self, editor, latent, neutral, target, alpha, beta, photo_inverter):
+    def __init__(self, editor, latent, neutral, target, strength, beta, photo_inverter):
         self.editor, self.latent, self.photo_inverter = editor, latent, photo_inverter
         self.neutral, self.target = neutral, target
         self.auto = as_beta(beta) == "auto"
         self.first_beta = DEFAULT_BETA if self.auto else min(max(as_beta(beta), BETA_RANGE[0]), BETA_RANGE[1])
-        self.first_alpha = float(alpha) if target.strip() else 0.0
+        self.first_strength = float(strength) if target.strip() else 0.0
 
     def lay_out_title(self):
         """The session state (an ``EditSession`` per browser tab, its export deleted with it) and the title."""
@@ -125,7 +125,7 @@ class Page:
         self.apply = gr.Button("Apply text", variant="primary")
         self.examples = gr.Examples([list(pair) for pair in EXAMPLES], [self.neutral_box, self.target_box],
                                     label="Example edits")
-        self.alpha_slider = gr.Slider(*ALPHA_RANGE, value=self.first_alpha, step=0.1, label="Strength (alpha)",
+        self.strength_slider = gr.Slider(*STRENGTH_RANGE, value=self.first_strength, step=0.1, label="Strength (alpha)",
                                       elem_id="alpha")
         self.beta_slider = gr.Slider(*BETA_RANGE, value=self.first_beta, step=0.01,
                                      label="Disentanglement (beta)", elem_id="beta")
@@ -149,17 +149,17 @@ class Page:
                                      height=IMAGE_HEIGHT, visible=False, elem_id="edited_photo", elem_classes="fit")
         self.status = gr.Markdown(elem_id="status")
         with gr.Row():
-            self.strip_alphas = gr.Textbox(STRIP_ALPHAS, label="Strip strengths", elem_id="strip")
+            self.strip_strengths = gr.Textbox(STRIP_STRENGTHS, label="Strip strengths", elem_id="strip")
             self.export_button = gr.Button("Export files")
         self.downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
 
     def wire_events(self, app):
         """Connect every event of ``app`` to its handler, all in the model queue."""
         queued = dict(concurrency_limit=1, concurrency_id=MODEL_QUEUE)
-        face_outputs = [self.session_state, self.original, self.edited, self.edited_photo, self.alpha_slider,
+        face_outputs = [self.session_state, self.original, self.edited, self.edited_photo, self.strength_slider,
                         self.history, self.base_id_box, self.status]
         edit_inputs = [self.session_state, self.neutral_box, self.target_box, self.beta_slider, self.auto_box,
-                       self.alpha_slider, self.base_id_box]
+                       self.strength_slider, self.base_id_box]
         preview_outputs = [self.edited, self.status]
         edit_outputs = preview_outputs + [self.edited_photo]
         app.load(self.start, None, face_outputs, **queued)
@@ -171,7 +171,7 @@ class Page:
         for event in (self.apply.click, self.target_box.submit, self.neutral_box.submit, self.auto_box.input):
             event(self.full, edit_inputs, edit_outputs, **queued)
         self.examples.load_input_event.then(self.full, edit_inputs, edit_outputs, **queued)
-        for slider in (self.alpha_slider, self.beta_slider):
+        for slider in (self.strength_slider, self.beta_slider):
             slider.input(self.preview, edit_inputs, preview_outputs, show_progress="hidden",
                          trigger_mode="always_last", **queued)
             slider.release(self.full, edit_inputs, edit_outputs, show_progress="minimal", trigger_mode="always_last",
@@ -179,7 +179,7 @@ class Page:
         self.accept.click(self.accept_edit, self.session_state, face_outputs, **queued)
         self.undo.click(self.undo_edit, self.session_state, face_outputs, **queued)
         self.reset.click(self.reset_face, self.session_state, face_outputs, **queued)
-        self.export_button.click(self.export, [self.session_state, self.strip_alphas], [self.downloads, self.status],
+        self.export_button.click(self.export, [self.session_state, self.strip_strengths], [self.downloads, self.status],
                                  **queued)
 
     def photo_shown(self, session):
@@ -189,7 +189,7 @@ class Page:
     def face_shown(self, session, message):
         """Every pane of a face just picked or rebased, with the status ``message``."""
         return {self.session_state: session, self.original: session.base_image, self.edited: session.base_image,
-                self.edited_photo: self.photo_shown(session), self.alpha_slider: session.alpha,
+                self.edited_photo: self.photo_shown(session), self.strength_slider: session.strength,
                 self.history: session.history_text(), self.base_id_box: session.base_id, self.status: message}
 
     def start(self):
@@ -199,8 +199,8 @@ class Page:
         if self.target.strip():
             try:
                 beta = "auto" if self.auto else self.first_beta
-                shown[self.edited] = new.edit(self.neutral, self.target, beta, self.first_alpha)
-                shown[self.alpha_slider] = self.first_alpha
+                shown[self.edited] = new.edit(self.neutral, self.target, beta, self.first_strength)
+                shown[self.strength_slider] = self.first_strength
                 shown[self.status] = channel_message(new.direction, self.neutral, self.target)
             except UserError as exc:
                 shown[self.status] = error_message(exc)
@@ -240,12 +240,12 @@ class Page:
             shown.update({self.aligned: np.asarray(inverted[0].faces[0].image), self.inversion: shown[self.original]})
         return {**shown, self.photo: None}  # the upload area is ready for the next photo
 
-    def edit(self, session, neutral, target, beta, auto, alpha, base_id=None, preview=False):
+    def edit(self, session, neutral, target, beta, auto, strength, base_id=None, preview=False):
         """Render the edit (a preview: at the preview size, without the pasted photo)."""
         if base_id is not None and int(base_id) != session.base_id:
             return {self.status: gr.skip()}  # sent for a face the page no longer shows (e.g. a late slider release)
         try:
-            image = session.edit(neutral, target, "auto" if auto else beta, alpha, preview)
+            image = session.edit(neutral, target, "auto" if auto else beta, strength, preview)
         except UserError as exc:
             shown = {self.edited: session.base_image, self.status: error_message(exc)}
         else:
@@ -255,12 +255,12 @@ class Page:
                                                                       self.editor.preview_size if preview else None)}
         return shown if preview else {**shown, self.edited_photo: display_copy(session.pasted)}  # previews: no photo
 
-    def full(self, session, neutral, target, beta, auto, alpha, base_id=None, progress=gr.Progress()):
+    def full(self, session, neutral, target, beta, auto, strength, base_id=None, progress=gr.Progress()):
         progress(0, desc="Rendering")
-        return self.edit(session, neutral, target, beta, auto, alpha, base_id)
+        return self.edit(session, neutral, target, beta, auto, strength, base_id)
 
-    def preview(self, session, neutral, target, beta, auto, alpha, base_id=None):
-        return self.edit(session, neutral, target, beta, auto, alpha, base_id, preview=True)
+    def preview(self, session, neutral, target, beta, auto, strength, base_id=None):
+        return self.edit(session, neutral, target, beta, auto, strength, base_id, preview=True)
 
     def rebased(self, session, change, message):
         """Every pane after ``change()`` (accept, undo, reset), or its error in the status line."""
@@ -283,7 +283,7 @@ class Page:
         progress(0, desc="Exporting")
         try:
             paths = session.export(parse_strengths(strip_text),
-                                   lambda offsets: progress.tqdm(offsets, desc="Rendering the strip"))
+                                   lambda strengths: progress.tqdm(strengths, desc="Rendering the strip"))
         except UserError as exc:
             return {self.status: error_message(exc)}
         pasted = ", the photo with the face pasted back" if session.photo is not None else ""
@@ -292,18 +292,18 @@ class Page:
         return {self.downloads: paths, self.status: message}
 
 
-def build_app(predictor, latent=None, neutral="face", target="", alpha=DEFAULT_OFFSET, beta=DEFAULT_BETA,
+def build_app(predictor, latent=None, neutral="face", target="", strength=DEFAULT_STRENGTH, beta=DEFAULT_BETA,
               preview_size=PREVIEW_SIZE, photo_inverter=None, eager=None, delete_cache=DELETE_CACHE):
     """The page as a ``gradio.Blocks``; serve it with ``launch_app``.
 
     ``latent``: the first face (W+ [n_latent, style_dim]; None: the predictor's seed);
-    neutral, target, alpha, beta ('auto' or a number): the first edit (applied at once when
+    neutral, target, strength, beta ('auto' or a number): the first edit (applied at once when
     ``target`` is given; otherwise the strength starts at 0); ``photo_inverter``: a ``PhotoInverter``
     (``invert(path, max_faces, extra_faces)`` -> ``InvertedPhoto``), which adds the Photo tab and,
     for a photo's face, the edited photo; ``delete_cache``: Gradio's (every s, older than s)
     clean-up of its cached uploads and images.
     """
-    page = Page(Editor(predictor, preview_size, eager), latent, neutral, target, alpha, beta, photo_inverter)
+    page = Page(Editor(predictor, preview_size, eager), latent, neutral, target, strength, beta, photo_inverter)
     with gr.Blocks(title="StyleCLIP global directions", delete_cache=delete_cache) as app:
         page.lay_out_title()
         with gr.Row():

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..faceutils import paste_edits
 from ..styleclip.edit import as_beta
-from ..styleclip.outputs import DST_NAME, SRC_NAME, STRIP_NAME, STYLES_NAME, offset_name, photo_edit_files
+from ..styleclip.outputs import DST_NAME, SRC_NAME, STRIP_NAME, STYLES_NAME, strength_file_name, photo_edit_files
 from ..styleclip.directions import edit_styles
 from ..utils.errors import UserError
 
@@ -40,7 +40,7 @@ class EditSession:
 
     ``original`` is the face as picked, ``history`` the accepted edits (description, S
     code, image), oldest first, ``base`` the start of the current edit (the last accepted
-    edit, or the original), ``direction`` and ``alpha`` the edit, ``image`` its last full
+    edit, or the original), ``direction`` and ``strength`` the edit, ``image`` its last full
     render (None after a preview or a failed edit). ``export_folder`` holds the last export.
     ``photo``: the ``PhotoFace`` the face came from (None: a seed or .npy face); ``pasted``
     and ``base_pasted`` are that photo with the face of ``image`` (``base_image`` while
@@ -61,21 +61,21 @@ class EditSession:
     @property
     def styles(self):
         """The edited S code (``base`` while there is no edit)."""
-        return self.base if self.direction is None else edit_styles(self.base, self.direction.delta_s, self.alpha)
+        return self.base if self.direction is None else edit_styles(self.base, self.direction.delta_s, self.strength)
 
-    def edit(self, neutral, target, beta, alpha, preview=False):
-        """Edit ``base`` with (neutral, target, beta or 'auto') at strength alpha and render it.
+    def edit(self, neutral, target, beta, strength, preview=False):
+        """Edit ``base`` with (neutral, target, beta or 'auto') at strength strength and render it.
 
         Returns the image, or None when the page already shows these settings in full.
         A UserError (bad text, no channel kept) leaves the session without an edit.
         """
-        settings = (neutral, target, beta, float(alpha))
+        settings = (neutral, target, beta, float(strength))
         if settings == self._shown:
             return None
         self.direction = self._shown = self.image = None  # and so they stay if the direction raises
         self.pasted = self.base_pasted
-        self.direction, self.alpha = self.editor.direction(neutral, target, as_beta(beta)), float(alpha)
-        self.description = f"'{neutral}' -> '{target}' at {self.alpha:g} (beta {self.direction.beta:g})"
+        self.direction, self.strength = self.editor.direction(neutral, target, as_beta(beta)), float(strength)
+        self.description = f"'{neutral}' -> '{target}' at {self.strength:g} (beta {self.direction.beta:g})"
         image = self.editor.render(self.styles, preview)
         if not preview:
             self._shown, self.image, self.pasted = settings, image, self.paste(image)
@@ -87,10 +87,10 @@ class EditSession:
         return None if self.photo is None else paste_edits(self.photo.photo, [self.photo.quad], [[face]])[0]
 
     def accept(self):
-        """Make the current edit the starting point of the next (chained edits); alpha goes back to 0."""
+        """Make the current edit the starting point of the next (chained edits); strength goes back to 0."""
         if self.direction is None:
             raise UserError("no edit to accept: type a target description and move the strength slider")
-        if self.alpha == 0:
+        if self.strength == 0:
             raise UserError("at strength 0 the edit changes nothing: move the strength slider, then Accept")
         image = self.editor.render(self.styles) if self.image is None else self.image
         self.history.append((self.description, self.styles, image))
@@ -114,7 +114,7 @@ class EditSession:
         self.base_id = next(_BASE_IDS)
         if not keep_direction:
             self.direction = None
-        self.alpha, self.image, self._shown = 0.0, None, None
+        self.strength, self.image, self._shown = 0.0, None, None
 
     def history_text(self):
         """Markdown list of the accepted edits."""
@@ -122,37 +122,37 @@ class EditSession:
             return "No accepted edits."
         return "Accepted edits:\n" + "\n".join(f"{i}. {text}" for i, (text, _, _) in enumerate(self.history, 1))
 
-    def export(self, strip_offsets, progress=iter):
+    def export(self, strip_strengths, progress=iter):
         """Write the edit command's files into a new folder, delete the previous export's; returns the paths.
 
         The files are those of ``styleganv2clip.py --direction_offset <strip_offsets> <alpha>``
-        for ``base``: src.editing.png, dst.editing_{offset}.png, dst.editing.png (the current
+        for ``base``: src.editing.png, dst.editing_{strength}.png, dst.editing.png (the current
         strength), the strip and dst.editing.pd; for a face from a photo also that command's
-        ``<stem>.edited_{offset}.png`` and ``<stem>.edited.png`` (the photo with the face pasted back).
+        ``<stem>.edited_{strength}.png`` and ``<stem>.edited.png`` (the photo with the face pasted back).
         ``progress`` wraps the list of renders.
         """
         if self.direction is None:
             raise UserError("no edit to export: type a target description and move the strength slider")
-        offsets = tuple(offset for offset in strip_offsets if offset != self.alpha) + (self.alpha,)
-        known = {0.0: self.base_image} if self.image is None else {0.0: self.base_image, self.alpha: self.image}
-        missing = [offset for offset in offsets if offset not in known]
-        for offset in progress(missing):
-            known[offset] = self.editor.render(edit_styles(self.base, self.direction.delta_s, offset))
-        faces = [known[offset] for offset in offsets]
+        strengths = tuple(strength for strength in strip_strengths if strength != self.strength) + (self.strength,)
+        known = {0.0: self.base_image} if self.image is None else {0.0: self.base_image, self.strength: self.image}
+        missing = [strength for strength in strengths if strength not in known]
+        for strength in progress(missing):
+            known[strength] = self.editor.render(edit_styles(self.base, self.direction.delta_s, strength))
+        faces = [known[strength] for strength in strengths]
         images = np.stack([self.base_image] + faces)[None]
         folder = tempfile.mkdtemp(prefix="styleclip_app_")
         try:
             photo_files = {} if self.photo is None else photo_edit_files(
-                folder, self.photo.stem, offsets,
+                folder, self.photo.stem, strengths,
                 paste_edits(self.photo.photo, [self.photo.quad], [[face] for face in faces]))
-            self.editor.model_thread.call(self.editor.predictor.save, images, self.styles, offsets, folder,
+            self.editor.model_thread.call(self.editor.predictor.save, images, self.styles, strengths, folder,
                                           photo_files)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         self.close()
         self.export_folder = folder
-        names = [SRC_NAME] + [offset_name(offset) for offset in offsets] + [DST_NAME, STRIP_NAME, STYLES_NAME]
+        names = [SRC_NAME] + [strength_file_name(strength) for strength in strengths] + [DST_NAME, STRIP_NAME, STYLES_NAME]
         return [os.path.join(folder, name) for name in names] + list(photo_files)
 
     def close(self):

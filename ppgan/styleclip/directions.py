@@ -1,4 +1,4 @@
-"""Global directions in StyleGAN2's style space (S), as pure numpy functions.
+"""Global directions in StyleGAN2's style space (S): numpy functions (thread-safe), and direction files.
 
 Vocabulary (shapes for the 1024 px generator):
 - ``fs3`` [C,512]: CLIP-space direction of every non-toRGB style channel (C = 6048),
@@ -104,19 +104,19 @@ def compute_delta_s(fs3, delta_t, beta, channels_lst, style_layers, channel_std=
     return delta_s if channel_std is None else scale_by_std(delta_s, channel_std)
 
 
-def edit_styles(styles, delta_s, alpha):
-    """Edited S code: styles[l] + alpha * delta_s[l]; styles are numpy arrays or Paddle tensors [B, C_l]."""
-    return [style + np.float32(alpha) * delta for style, delta in zip(styles, delta_s)]
+def edit_styles(styles, delta_s, strength):
+    """Edited S code: styles[l] + strength * delta_s[l]; styles are numpy arrays or Paddle tensors [B, C_l]."""
+    return [style + np.float32(strength) * delta for style, delta in zip(styles, delta_s)]
 
 
 def _read_direction_matrix(path):
     """fs3 as float32 numpy [rows, cols] from an official .npy or a PaddleGAN bare-tensor .pdparams."""
     what = "a PaddleGAN .pdparams or an official fs3.npy global direction file"
-    check_input_file("--direction_path", path, what)
+    check_input_file("{direction_path}", path, what)
     if path.endswith(".npy"):
-        matrix = load_npy(path, "--direction_path", what)
+        matrix = load_npy(path, "{direction_path}", what)
     else:
-        matrix = load_pdparams(path, "--direction_path")  # host data: never placed on a GPU
+        matrix = load_pdparams(path, "{direction_path}")  # host data: never placed on a GPU
     if not isinstance(matrix, np.ndarray) or matrix.ndim != 2 or matrix.shape[1] != CLIP_DIM:
         found = f"an array of shape {list(matrix.shape)}" if hasattr(matrix, "shape") else f"a {type(matrix).__name__}"
         raise UserError(f"direction file {path} holds {found}, not a [channels, {CLIP_DIM}] matrix; "

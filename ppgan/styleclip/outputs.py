@@ -1,8 +1,8 @@
 """The files an edit writes: their names, the strip of strengths, the pasted photos, and writing them all or none.
 
-Per face folder: ``src.editing.png``, ``dst.editing_{offset}.png``, ``dst.editing.png`` (the
-last offset), ``dst.editing_strip.png`` (source, then every offset) and ``dst.editing.pd``
-(the edited S code); for a photo, ``<stem>.edited_{offset}.png`` and ``<stem>.edited.png``.
+Per face folder: ``src.editing.png``, ``dst.editing_{strength}.png``, ``dst.editing.png`` (the
+last strength), ``dst.editing_strip.png`` (source, then every strength) and ``dst.editing.pd``
+(the edited S code); for a photo, ``<stem>.edited_{strength}.png`` and ``<stem>.edited.png``.
 """
 import os
 import shutil
@@ -20,20 +20,20 @@ STRIP_NAME = "dst.editing_strip.png"
 STYLES_NAME = "dst.editing.pd"
 
 
-def offset_name(offset):
-    """File name of the render at ``offset``: 5.0 -> 'dst.editing_5.png', -0.5 -> 'dst.editing_-0.5.png'."""
-    return f"dst.editing_{offset:g}.png"
+def strength_file_name(strength):
+    """File name of the render at ``strength``: 5.0 -> 'dst.editing_5.png', -0.5 -> 'dst.editing_-0.5.png'."""
+    return f"dst.editing_{strength:g}.png"
 
 
-def photo_edit_names(stem, offsets):
-    """Pasted-back photo names: ``<stem>.edited_{offset}.png`` per offset, then ``<stem>.edited.png``."""
-    return [f"{stem}.edited_{offset:g}.png" for offset in offsets] + [f"{stem}.edited.png"]
+def photo_edit_names(stem, strengths):
+    """Pasted-back photo names: ``<stem>.edited_{strength}.png`` per strength, then ``<stem>.edited.png``."""
+    return [f"{stem}.edited_{strength:g}.png" for strength in strengths] + [f"{stem}.edited.png"]
 
 
-def photo_edit_files(folder, stem, offsets, pasted):
+def photo_edit_files(folder, stem, strengths, pasted):
     """{path in ``folder``: pasted photo} for ``photo_edit_names``: pasted[k] (uint8 [H,W,3]) is the photo
-    at offsets[k], and ``<stem>.edited.png`` the last one."""
-    paths = [os.path.join(folder, name) for name in photo_edit_names(stem, offsets)]
+    at strengths[k], and ``<stem>.edited.png`` the last one."""
+    paths = [os.path.join(folder, name) for name in photo_edit_names(stem, strengths)]
     return dict(zip(paths, list(pasted) + [pasted[-1]]))
 
 
@@ -57,31 +57,31 @@ def face_folders(output_path, num_faces):
     return [os.path.join(output_path, f"face_{i}") for i in range(num_faces)]
 
 
-def output_files(folders, offsets):
-    """Every file the edit writes for faces in ``folders`` at ``offsets``."""
-    names = [SRC_NAME] + [offset_name(offset) for offset in offsets] + [DST_NAME, STRIP_NAME, STYLES_NAME]
+def output_files(folders, strengths):
+    """Every file the edit writes for faces in ``folders`` at ``strengths``."""
+    names = [SRC_NAME] + [strength_file_name(strength) for strength in strengths] + [DST_NAME, STRIP_NAME, STYLES_NAME]
     return [os.path.join(folder, name) for folder in folders for name in names]
 
 
-def save_edit_files(folders, images, last_styles, offsets, photo_files=None):
+def save_edit_files(folders, images, last_styles, strengths, photo_files=None):
     """Write every face's files, all or none (see ``atomic_files``).
 
-    ``images``: uint8 [N, 1 + K, size, size, 3] (source, then each of the K ``offsets``) of the
-    faces whose files go to ``folders``; ``last_styles``: the S code at the last offset, list of
+    ``images``: uint8 [N, 1 + K, size, size, 3] (source, then each of the K ``strengths``) of the
+    faces whose files go to ``folders``; ``last_styles``: the S code at the last strength, list of
     float32 [N, C_l] (saved per face as a list of [1, C_l] tensors); ``photo_files``:
     {path: uint8 [H, W, 3]} written in the same set (``photo_edit_files``).
     """
     photo_files = photo_files or {}
-    check_output_files(output_files(folders, offsets) + list(photo_files))
+    check_output_files(output_files(folders, strengths) + list(photo_files))
     root = os.path.commonpath([os.path.abspath(folder) for folder in
                                folders + [os.path.dirname(path) for path in photo_files]])
-    with atomic_files(root, "--output_path") as staged:
+    with atomic_files(root, "{output_path}") as staged:
         for path, image in photo_files.items():
             write_png(staged.path(path), image)
         for face, (folder, face_images) in enumerate(zip(folders, images)):
             write_png(staged.path(os.path.join(folder, SRC_NAME)), face_images[0])
-            for offset, image in zip(offsets, face_images[1:]):
-                last = staged.path(os.path.join(folder, offset_name(offset)))
+            for strength, image in zip(strengths, face_images[1:]):
+                last = staged.path(os.path.join(folder, strength_file_name(strength)))
                 write_png(last, image)
             shutil.copyfile(last, staged.path(os.path.join(folder, DST_NAME)))
             write_png(staged.path(os.path.join(folder, STRIP_NAME)), strip_image(face_images))

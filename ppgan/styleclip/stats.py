@@ -151,47 +151,47 @@ def _float32_list(values, source, what):
     return [np.asarray(value, dtype=np.float32) for value in values]
 
 
-def load_stats(path, channels_lst=None, flag="--stat_path"):
+def load_stats(path, channels_lst=None):
     """Read PaddleGAN's ``{'mean', 'std'}`` file or StyleCLIP's ``S_mean_std`` pickle.
 
     Returns (mean list, std list) of float32 numpy [C_l], checked against
     ``channels_lst`` when given.
     """
-    data = load_pdparams(path, flag)
+    data = load_pdparams(path, "{stat_path}")
     if isinstance(data, dict) and {"mean", "std"} <= data.keys():
         mean, std = data["mean"], data["std"]
     elif isinstance(data, (list, tuple)) and len(data) == 2:
         mean, std = data
     else:
         raise UserError(f"{path} is neither a {{'mean', 'std'}} statistics file nor a StyleCLIP S_mean_std pickle; "
-                        f"pass a statistics file with {flag}")
+                        f"pass a statistics file with {{stat_path}}")
     mean, std = _float32_list(mean, path, "statistics"), _float32_list(std, path, "statistics")
     if any(m.ndim != 1 or m.shape != s.shape for m, s in zip(mean, std)) or len(mean) != len(std):
         raise UserError(f"{path} does not hold mean and std vectors of equal shapes per layer; "
-                        f"pass a statistics file with {flag}")
+                        f"pass a statistics file with {{stat_path}}")
     check_layers(mean, channels_lst, path)
     return mean, std
 
 
-def load_s_codes(path, channels_lst=None, num=None, flag="--S_path"):
+def load_s_codes(path, channels_lst=None, num=None):
     """Read PaddleGAN's S samples (list of [N, C_l]) or StyleCLIP's ``S`` pickle ([names, arrays]).
 
     Returns a list of float32 numpy [N, C_l] (the first ``num`` samples when
     given), checked against ``channels_lst`` when given.
     """
-    data = load_pdparams(path, flag)
+    data = load_pdparams(path, "{S_path}")
     if (isinstance(data, (list, tuple)) and len(data) == 2 and isinstance(data[0], (list, tuple))
             and all(isinstance(name, str) for name in data[0])):
         data = data[1]
     s_codes = _float32_list(data, path, "S samples")
     if any(s.ndim != 2 or len(s) != len(s_codes[0]) for s in s_codes):
         raise UserError(f"{path} does not hold [N, C] arrays with the same N per layer; "
-                        f"pass an S samples file with {flag}")
+                        f"pass an S samples file with {{S_path}}")
     check_layers(s_codes, channels_lst, path, "S samples")
     if num is not None:
         if num > len(s_codes[0]):
             raise UserError(f"{path} has {len(s_codes[0])} S samples, {num} are needed; "
-                            f"ask for fewer or pass a larger file with {flag}")
+                            f"ask for fewer or pass a larger file with {{S_path}}")
         s_codes = [s[:num] for s in s_codes]
     return s_codes
 
@@ -216,9 +216,9 @@ def write_s_codes(path, s_codes):
     paddle.save(_named_tensors(s_codes, "s_codes"), path)
 
 
-def save_statistics_files(s_codes_path, stats_path, s_codes, mean, std, flag="--output_dir"):
+def save_statistics_files(s_codes_path, stats_path, s_codes, mean, std):
     """Write both files; neither appears unless both were written completely."""
     root = os.path.commonpath([os.path.dirname(os.path.abspath(path)) for path in (s_codes_path, stats_path)])
-    with atomic_files(root, flag) as staged:
+    with atomic_files(root, "{output_dir}") as staged:
         write_s_codes(staged.path(s_codes_path), s_codes)
         write_stats(staged.path(stats_path), mean, std)

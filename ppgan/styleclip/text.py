@@ -1,4 +1,4 @@
-"""Text directions in CLIP space: prompt templates, template-averaged text features, delta_t."""
+"""Text directions in CLIP space: prompt templates, template-averaged text features, delta_t, prompt lengths."""
 import functools
 import json
 from importlib import resources
@@ -21,22 +21,7 @@ def load_templates(name):
     return tuple(json.loads(text)[name])
 
 
-def check_description(text):
-    """Raise UserError for an empty description (templates would hide it: 'a photo of a .')."""
-    if not text.strip():
-        raise UserError("empty text description; describe the face in words, e.g. 'face' or 'smiling face'")
-
-
-def check_pair(neutral, target):
-    """Raise UserError unless the neutral and target descriptions are both non-empty and differ."""
-    check_description(neutral)
-    check_description(target)
-    if neutral.strip() == target.strip():
-        raise UserError(f"neutral and target descriptions are both {neutral.strip()!r}; "
-                        "give a target that describes the change")
-
-
-def check_prompt_length(text, templates="paddlegan", flag="--target"):
+def check_prompt_length(text, templates="paddlegan", arg="{target}"):
     """Raise UserError if ``text`` in some template of the set is over CLIP's 77 tokens.
 
     The message quotes the user's text (not a template), its token count, the limit
@@ -48,8 +33,8 @@ def check_prompt_length(text, templates="paddlegan", flag="--target"):
     if longest > CONTEXT_LENGTH:
         own = token_count(text)
         added = longest - own
-        raise UserError(f"{flag} {shorten(text)} is {own} CLIP tokens and the longest prompt template of "
-                        f"--templates {templates} adds {added}: over CLIP's limit of {CONTEXT_LENGTH}; "
+        raise UserError(f"{arg} {shorten(text)} is {own} CLIP tokens and the longest prompt template of "
+                        f"{{templates}} {templates} adds {added}: over CLIP's limit of {CONTEXT_LENGTH}; "
                         f"shorten it to at most {CONTEXT_LENGTH - added} tokens")
 
 
@@ -59,8 +44,6 @@ def text_features(encoder, texts, templates):
     Every ``template.format(text)`` is encoded in one batch and L2-normalised; the
     features of a text are averaged over its templates and L2-normalised.
     """
-    for text in texts:
-        check_description(text)
     prompts = [template.format(text) for text in texts for template in templates]
     embeddings = np.asarray(encoder.encode_text(prompts), np.float32)
     per_text = embeddings.reshape(len(texts), len(templates), -1)
@@ -98,7 +81,6 @@ class TextDirection:
         return np.stack([self._features[(text, name)] for text in texts])
 
     def delta_t(self, neutral, target, templates=None):
-        """Unit CLIP-space direction [512] from the neutral to the target description."""
-        check_pair(neutral, target)
+        """Unit CLIP-space direction [512] from the neutral to the target description (checked by ``check_texts``)."""
         feature_neutral, feature_target = self.features([neutral, target], templates)
         return delta_t(feature_neutral, feature_target)

@@ -36,7 +36,7 @@ def _saved_tensors_to_arrays(value):
     return value
 
 
-def load_pdparams(path, flag="--weight_path"):
+def load_pdparams(path, arg="{weight_path}"):
     """The content of a ``paddle.save`` file (Paddle 2.x and 3.x, protocols 2-4), tensors as numpy arrays.
 
     Read through ``safe_pickle`` (nothing in the file is executed) and unpacked as ``paddle.load``
@@ -44,7 +44,7 @@ def load_pdparams(path, flag="--weight_path"):
     ``(name, ndarray)`` turned into their arrays; other numpy arrays and values come back as saved.
     Tensors stay on the host: callers hand them to ``set_value`` or ``paddle.to_tensor``.
     """
-    content = read_pickle(path, flag)
+    content = read_pickle(path, arg)
     if isinstance(content, dict):
         for key, info in content.pop(SLICED, {}).items():
             content[key] = np.concatenate([content.pop(part) for part in info["slices"]]).reshape(info["OriginShape"])
@@ -63,7 +63,7 @@ def _summary(names, limit=5):
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def load_state_dict_strict(layer, state_dict, source="the weights file", flag="--weight_path", foreign=None):
+def load_state_dict_strict(layer, state_dict, source="the weights file", arg="{weight_path}", foreign=None):
     """Load ``state_dict`` into ``layer``: every parameter and saved buffer must be present with its shape.
 
     Missing keys and wrong shapes raise a UserError naming them (never a silent
@@ -90,7 +90,7 @@ def load_state_dict_strict(layer, state_dict, source="the weights file", flag="-
         if unused:
             parts.append(f"{len(unused)} keys the model would leave unused: {_summary(unused)}")
         raise UserError(f"{source} does not match the model ({'; '.join(parts)}); "
-                        f"check the model flags (size, n_mlp, channel_multiplier, ...) or pass the right file with {flag}")
+                        f"check the model flags (size, n_mlp, channel_multiplier, ...) or pass the right file with {arg}")
     if extra:
         print(f"note: ignored {len(extra)} keys of {source} outside the model: {_summary(extra)}",
               file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Checks of command line values, run before any work: one-line UserErrors naming the flag and a valid value."""
+"""Checks of user values, run before any work: one-line UserErrors naming the input (``arg``) and a valid value."""
 import math
 import os
 
@@ -13,7 +13,7 @@ def plain(value):
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def check_float(flag, value, low=-math.inf, high=math.inf, low_open=False, example=None):
+def check_float(arg, value, low=-math.inf, high=math.inf, low_open=False, example=None):
     """``value`` as a float, finite and in [low, high] (``(low, high]`` with ``low_open``), else UserError."""
     try:
         number = float(value)
@@ -33,64 +33,64 @@ def check_float(flag, value, low=-math.inf, high=math.inf, low_open=False, examp
             wanted = "a finite number"
         shown = plain(number) if isinstance(value, (int, float)) else repr(value)
         problem = "is out of range" if math.isfinite(number) else "is not a finite number"
-        raise UserError(f"{flag} {shown} {problem}; pass {wanted}" + (f", e.g. {example}" if example else ""))
+        raise UserError(f"{arg} {shown} {problem}; pass {wanted}" + (f", e.g. {example}" if example else ""))
     return number
 
 
-def check_int(flag, value, low, high=None, fix=None):
+def check_int(arg, value, low, high=None, fix=None):
     """``value`` an int in [low, high] (no upper bound when ``high`` is None), else UserError."""
     if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
         wanted = f"an integer from {low} to {high}" if high is not None else f"an integer of at least {low}"
-        raise UserError(f"{flag} {value} is out of range; {fix or f'pass {wanted}'}")
+        raise UserError(f"{arg} {value} is out of range; {fix or f'pass {wanted}'}")
     return value
 
 
-def check_seed(flag, value):
+def check_seed(arg, value):
     """A random seed numpy accepts (0 .. 2**32 - 1), or None."""
     if value is not None:
-        check_int(flag, value, 0, SEED_MAX)
+        check_int(arg, value, 0, SEED_MAX)
     return value
 
 
-def check_name(flag, value):
+def check_name(arg, value):
     """A name used inside file names: non-empty, no path separators, not '.' or '..'."""
     separators = {os.sep, "/", "\\"} | ({os.altsep} if os.altsep else set())
     if not value or not value.strip() or value in (".", "..") or any(sep in value for sep in separators) \
             or "\0" in value:
-        raise UserError(f"{flag} {value!r} is not a name: it must be non-empty without path separators "
+        raise UserError(f"{arg} {value!r} is not a name: it must be non-empty without path separators "
                         f"(e.g. ffhq-config-f); choose folders with the output flags")
     return value
 
 
-def check_input_file(flag, path, what="file"):
-    """An existing file for ``flag``: a missing path or a folder is a UserError saying which."""
+def check_input_file(arg, path, what="file"):
+    """An existing file for ``arg``: a missing path or a folder is a UserError saying which."""
     if os.path.isdir(path):
-        raise UserError(f"{flag} {path} is a folder; pass {what}")
+        raise UserError(f"{arg} {path} is a folder; pass {what}")
     if not os.path.isfile(path):
-        raise UserError(f"{flag} {path} does not exist; pass {what}")
+        raise UserError(f"{arg} {path} does not exist; pass {what}")
     return path
 
 
-def load_npy(path, flag, what="a .npy file"):
+def load_npy(path, arg, what="a .npy file"):
     """numpy array of a ``.npy`` file, never unpickled; one-line errors that never suggest unsafe loading."""
     import numpy as np
 
-    check_input_file(flag, path, what)
+    check_input_file(arg, path, what)
     try:
         with open(path, "rb") as f:
             magic = f.read(6)
     except OSError as exc:
-        raise UserError(f"{flag} {path} cannot be read ({exc.strerror}); pass {what}") from None
+        raise UserError(f"{arg} {path} cannot be read ({exc.strerror}); pass {what}") from None
     if magic != b"\x93NUMPY":
-        raise UserError(f"{flag} {path} is not a numpy .npy file; pass {what}")
+        raise UserError(f"{arg} {path} is not a numpy .npy file; pass {what}")
     try:
         array = np.load(path, allow_pickle=False)
     except ValueError as exc:
         reason = ("holds pickled Python objects, which are never loaded" if "pickle" in str(exc)
                   else "is cut short" if "fully written" in str(exc) or "read all data" in str(exc)
                   else "is a damaged .npy file")
-        raise UserError(f"{flag} {path} {reason}; pass {what}") from None
+        raise UserError(f"{arg} {path} {reason}; pass {what}") from None
     except (OSError, EOFError) as exc:
-        raise UserError(f"{flag} {path} is a damaged .npy file ({getattr(exc, 'strerror', None) or exc}); "
+        raise UserError(f"{arg} {path} is a damaged .npy file ({getattr(exc, 'strerror', None) or exc}); "
                         f"pass {what}") from None
     return array

@@ -52,19 +52,19 @@ def weight_url(weight):
     return weight.url
 
 
-def resolve_weights(weight=None, weight_path=None, flag="--weight_path"):
+def resolve_weights(weight=None, weight_path=None, arg="{weight_path}"):
     """Return a local weight file: ``weight_path`` if given, else the cached or downloaded ``weight`` (a ``Weight``).
 
-    ``flag`` is the command line option that sets ``weight_path``; error messages name it.
+    ``arg`` names the input that sets ``weight_path`` in error messages (e.g. ``"{weight_path}"``).
     """
     if weight_path is not None:
         path = os.path.expanduser(weight_path)
         if not os.path.isfile(path):
-            raise UserError(f"{flag} {weight_path} is not an existing file; pass the path of a weight file")
+            raise UserError(f"{arg} {weight_path} is not an existing file; pass the path of a weight file")
         return path
     path = os.path.join(cache_dir(), weight.file)
     if not (os.path.isfile(path) and _cache_ok(path, weight.md5)):
-        _download(weight, path, flag)
+        _download(weight, path, arg)
     return path
 
 
@@ -88,14 +88,14 @@ def _cache_ok(path, md5):
     return False
 
 
-def _download(weight, path, flag):
+def _download(weight, path, arg):
     url = weight_url(weight)
     directory = os.path.dirname(path)
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create the weight cache {directory} ({exc.strerror}); "
-                        f"set PPGAN_HOME to a writable directory or pass {flag} PATH") from exc
+                        f"set PPGAN_HOME to a writable directory or pass {arg} PATH") from exc
     with atomic_path(path) as tmp:
         for attempt in range(RETRIES + 1):
             try:
@@ -104,11 +104,11 @@ def _download(weight, path, flag):
             except _AttemptFailed as exc:
                 if not exc.retry or attempt == RETRIES:
                     raise UserError(f"could not download {weight.file} from {url} ({exc}); "
-                                    f"download it yourself and pass {flag} PATH") from exc
+                                    f"download it yourself and pass {arg} PATH") from exc
                 time.sleep(BACKOFF * 2**attempt)
         if weight.md5 is not None and md5 != weight.md5:
             raise UserError(f"downloaded {weight.file} from {url} has md5 {md5} instead of {weight.md5} "
-                            f"and was deleted; download it yourself and pass {flag} PATH")
+                            f"and was deleted; download it yourself and pass {arg} PATH")
     _verified.add(path)
 
 

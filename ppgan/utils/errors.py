@@ -1,9 +1,23 @@
 """The one exception type a user can act on."""
+import re
+
+# An input named in a message: its argument name in braces, e.g. "{direction_path}".
+INPUT_NAME = re.compile(r"\{([A-Za-z][A-Za-z0-9_]*)\}")
 
 
 class UserError(Exception):
     """Bad input, a missing file or an impossible request.
 
-    The message is a single line that names the problem and the fix; command
-    line tools print it as ``error: <message>`` and exit with status 2.
+    The message is a single line that names the problem and the fix. It names inputs by their
+    argument names in braces (``"pass a direction file with {direction_path}"``): ``str()``
+    shows the name as it is (``direction_path``, the keyword of the Python API), ``as_flags()``
+    as the command line's flag (``--direction_path``), which is how ``ppgan.cli`` prints it
+    (``error: <message>``, exit status 2). Library code never writes a flag itself.
     """
+
+    def __str__(self):
+        return INPUT_NAME.sub(r"\1", super().__str__())
+
+    def as_flags(self):
+        """The message with every input named as its command-line flag."""
+        return INPUT_NAME.sub(r"--\1", super().__str__())

@@ -26,9 +26,9 @@ _SPACE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 _cleaned = set()
 
 
-def write_error(path, exc, flag=None):
+def write_error(path, exc, arg=None):
     """UserError for an OSError while writing ``path``: the reason and what to do."""
-    where = f"pass another {flag}" if flag else "choose another output location"
+    where = f"pass another {arg}" if arg else "choose another output location"
     if exc.errno in _SPACE_ERRORS:
         fix = f"free some space or {where}"
     elif exc.errno == errno.EISDIR:
@@ -115,7 +115,7 @@ def temporary_dir(parent, base):
 
 
 @contextlib.contextmanager
-def atomic_path(path, flag=None):
+def atomic_path(path, arg=None):
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds.
 
     The temporary name keeps the extension (writers such as ``cv2.imwrite`` and
@@ -137,14 +137,14 @@ def atomic_path(path, flag=None):
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)
         except OSError as exc:
-            raise write_error(path, exc, flag) from exc
+            raise write_error(path, exc, arg) from exc
         try:
             yield tmp
             os.replace(tmp, path)
         except OSError as exc:
             if exc.errno is None:
                 raise
-            raise write_error(path, exc, flag) from exc
+            raise write_error(path, exc, arg) from exc
     except BaseException:
         if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
@@ -203,7 +203,7 @@ def _commit(root, staging, backup):
 
 
 @contextlib.contextmanager
-def atomic_files(root, flag=None):
+def atomic_files(root, arg=None):
     """Yield a ``StagedFiles``: files written through ``staged.path(target)`` appear together or not at all.
 
     They are written in a hidden temporary folder inside ``root`` and moved into
@@ -219,7 +219,7 @@ def atomic_files(root, flag=None):
             created = make_dirs(root)
             staging = temporary_dir(root, "staging")
         except OSError as exc:
-            raise write_error(root, exc, flag) from exc
+            raise write_error(root, exc, arg) from exc
         try:
             yield StagedFiles(root, staging)
             backup = os.path.join(staging, ".previous")
@@ -230,7 +230,7 @@ def atomic_files(root, flag=None):
             where = os.fspath(exc.filename) if isinstance(exc.filename, (str, bytes, os.PathLike)) else root
             if where.startswith(staging + os.sep):
                 where = os.path.join(root, os.path.relpath(where, staging))
-            raise write_error(where, exc, flag) from exc
+            raise write_error(where, exc, arg) from exc
     except BaseException:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
@@ -242,19 +242,19 @@ def atomic_files(root, flag=None):
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def check_output_files(paths, flag="--output_path"):
+def check_output_files(paths, arg="{output_path}"):
     """Raise UserError, before any work, if an output file cannot be created: it is a folder, or a parent is a file."""
     for path in paths:
         if os.path.isdir(path):
-            raise UserError(f"output {path} exists as a folder; remove or rename that folder, or pass another {flag}")
+            raise UserError(f"output {path} exists as a folder; remove or rename that folder, or pass another {arg}")
         parent = os.path.dirname(os.path.abspath(path))
         while not os.path.lexists(parent):
             parent = os.path.dirname(parent)
         if not os.path.isdir(parent):
-            raise UserError(f"cannot write {path}: {parent} is a file, not a folder; pass another {flag}")
+            raise UserError(f"cannot write {path}: {parent} is a file, not a folder; pass another {arg}")
 
 
-def check_writable_dir(directory, flag="--output_path"):
+def check_writable_dir(directory, arg="{output_path}"):
     """Fail early, with a UserError, if ``directory`` cannot take files. Creates nothing.
 
     The folder itself is created when the first file is written into it (``atomic_path``,
@@ -266,6 +266,6 @@ def check_writable_dir(directory, flag="--output_path"):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
         what = "is a file" if existing == directory else f"is inside {existing}, a file"
-        raise UserError(f"output folder {directory} {what}, not a folder; pass another {flag}")
+        raise UserError(f"output folder {directory} {what}, not a folder; pass another {arg}")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"output folder {existing} is not writable; pass a writable {flag}")
+        raise UserError(f"output folder {existing} is not writable; pass a writable {arg}")

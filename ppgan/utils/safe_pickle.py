@@ -104,25 +104,25 @@ def unpickle(stream, source, allowed=None, persistent_load=None):
         raise refusal(source, exc) from None
 
 
-def read_pickle(path, flag, what=".pdparams file"):
+def read_pickle(path, arg, what=".pdparams file"):
     """The object of the pickle file ``path`` (made of ``DATA_GLOBALS``' kinds of object).
 
-    ``what`` names the kind of file ``flag`` takes; a missing, folder, zip or unreadable file
-    raises a one-line UserError that says so and names ``flag``.
+    ``what`` names the kind of file ``arg`` takes; a missing, folder, zip or unreadable file
+    raises a one-line UserError that says so and names ``arg``.
     """
     if os.path.isdir(path):
-        raise UserError(f"{path} is a folder; pass a {what} with {flag}")
+        raise UserError(f"{path} is a folder; pass a {what} with {arg}")
     if not os.path.isfile(path):
-        raise UserError(f"{path} does not exist; pass an existing file with {flag}")
+        raise UserError(f"{path} does not exist; pass an existing file with {arg}")
     try:
         with open(path, "rb") as f:
             if f.read(4) == ZIP_MAGIC:
                 raise UserError(f"{path} is a zip archive (a PyTorch checkpoint?), not a {what}; convert a "
-                                f"StyleGAN2 checkpoint with tools/convert_weights.py, or pass a {what} with {flag}")
+                                f"StyleGAN2 checkpoint with tools/convert_weights.py, or pass a {what} with {arg}")
             f.seek(0)
             return unpickle(f, path)
     except UserError:
         raise
     except Exception as exc:  # a damaged pickle raises many types
         raise UserError(f"{path} is not a readable {what} ({type(exc).__name__}); "
-                        f"download it again or pass another file with {flag}") from None
+                        f"download it again or pass another file with {arg}") from None

@@ -8,9 +8,9 @@
 
 Inside this package ``import clip`` is PyPI's paddleclip (imports are absolute), not this package.
 """
-from .encoder import WEIGHT_FLAG, ClipEncoder, ImageTower, save_random_clip_weights
+from .encoder import WEIGHT_ARG, ClipEncoder, ImageTower, save_random_clip_weights
 from .preprocess import clip_preprocess, pil_preprocess
 from .tokens import CONTEXT_LENGTH, shorten, token_count, tokenize
 
-__all__ = ["WEIGHT_FLAG", "ClipEncoder", "ImageTower", "save_random_clip_weights", "clip_preprocess",
+__all__ = ["WEIGHT_ARG", "ClipEncoder", "ImageTower", "save_random_clip_weights", "clip_preprocess",
            "pil_preprocess", "CONTEXT_LENGTH", "shorten", "token_count", "tokenize"]

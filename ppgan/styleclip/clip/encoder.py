@@ -21,7 +21,7 @@ from ...utils.errors import UserError
 from .preprocess import clip_preprocess
 from .tokens import tokenize
 
-WEIGHT_FLAG = "--clip_weight_path"
+WEIGHT_ARG = "{clip_weight_path}"
 
 
 def build_clip_model():
@@ -43,15 +43,15 @@ def state_dict_problems(model, state_dict):
 
 def load_clip_weights(model, path):
     """Load a ViT-B/32 state dict file into ``model``; missing or mis-shaped keys raise UserError. Extra keys are ignored."""
-    state_dict = load_pdparams(path, WEIGHT_FLAG)
+    state_dict = load_pdparams(path, WEIGHT_ARG)
     if not isinstance(state_dict, dict):
         raise UserError(f"{path} holds a {type(state_dict).__name__}, not a state dict; "
-                        f"pass a ViT-B-32 .pdparams file with {WEIGHT_FLAG}")
+                        f"pass a ViT-B-32 .pdparams file with {WEIGHT_ARG}")
     problems = state_dict_problems(model, state_dict)
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise UserError(f"{path} is not a CLIP ViT-B/32 state dict ({shown}); "
-                        f"pass the ViT-B-32 .pdparams file with {WEIGHT_FLAG}")
+                        f"pass the ViT-B-32 .pdparams file with {WEIGHT_ARG}")
     model.set_state_dict({key: state_dict[key] for key in model.state_dict()})
 
 
@@ -134,7 +134,7 @@ class ClipEncoder:
     def __init__(self, weight_path=None, random_init=False):
         if random_init and weight_path is not None:
             raise ValueError("pass either weight_path or random_init=True, not both")
-        path = None if random_init else release_file("clip", path=weight_path, flag=WEIGHT_FLAG)
+        path = None if random_init else release_file("clip", path=weight_path, arg=WEIGHT_ARG)
         self.model = build_clip_model()
         if path is not None:
             load_clip_weights(self.model, path)

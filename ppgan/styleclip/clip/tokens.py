@@ -24,13 +24,12 @@ def shorten(text, limit=60):
 def tokenize(texts):
     """Texts -> (tokens int64 [N, L], end-of-text index int64 [N]); L is the longest prompt, at most 77.
 
-    Raises UserError for an empty text or one longer than CLIP's 77-token context.
+    A prompt longer than CLIP's 77-token context raises UserError (the encoder's own limit; an edit's
+    texts are checked before any model loads, by ``ppgan.styleclip.edit.check_texts``).
     """
     start, end = clip.tokenizer.encoder["<|startoftext|>"], clip.tokenizer.encoder["<|endoftext|>"]
     sequences = []
     for text in texts:
-        if not text.strip():
-            raise UserError("empty text: CLIP needs a description in words; pass a non-empty text")
         sequence = [start] + clip.tokenizer.encode(text) + [end]
         if len(sequence) > CONTEXT_LENGTH:
             raise UserError(f"text {shorten(text)} is {len(sequence)} CLIP tokens, more than the "

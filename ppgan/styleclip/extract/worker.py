@@ -62,10 +62,10 @@ class DirectionWorker:
         gpu_memory = gpu_memory_bytes()
         batch_size = batch_size or default_batch_size(gpu_memory)
         if batch_size < 2:
-            raise UserError(f"--batch_size {batch_size} is too small: a batch holds at least one -/+ pair")
+            raise UserError(f"{{batch_size}} {batch_size} is too small: a batch holds at least one -/+ pair")
         render_batch = render_batch or default_render_batch(generator.size, batch_size, gpu_memory)
         if batch_size % render_batch:
-            raise UserError(f"--render_batch {render_batch} does not divide --batch_size {batch_size}")
+            raise UserError(f"{{render_batch}} {render_batch} does not divide {{batch_size}} {batch_size}")
         self.generator, self.image_encoder = generator, image_encoder
         self.s_codes = [np.asarray(s, np.float32) for s in s_codes]
         self.mean = [np.asarray(m, np.float32) for m in mean]
