@@ -10,7 +10,8 @@ import pytest
 import paddle
 
 from conftest import FIXTURES, REPO_ROOT
-from ppgan.models.convert import pick_generator, read_torch_checkpoint, rosinality_to_paddle
+from ppgan.models.formats.rosinality import SUPPORTED, pick_generator, rosinality_to_paddle
+from ppgan.models.formats.torch_files import read_torch_checkpoint
 from ppgan.models.loading import load_stylegan2
 from ppgan.utils.errors import UserError
 
@@ -44,7 +45,7 @@ def test_converted_checkpoint_renders_pytorchs_images(converted):
 
 
 def test_layout_changes_are_transposes_and_dropped_blur_kernels():
-    checkpoint = read_torch_checkpoint(CHECKPOINT)
+    checkpoint = read_torch_checkpoint(CHECKPOINT, SUPPORTED)
     assert set(checkpoint) >= {"g", "d", "g_ema", "args"} and checkpoint["args"].size == 64
     g_ema = pick_generator(checkpoint)
     assert g_ema is checkpoint["g_ema"]
@@ -78,9 +79,9 @@ def bad_files(tmp_path):
 def test_bad_files_are_refused_in_one_line(tmp_path):
     for path, message in bad_files(tmp_path):
         with pytest.raises(UserError, match=message) as info:
-            read_torch_checkpoint(str(path))
+            read_torch_checkpoint(str(path), SUPPORTED)
         assert "\n" not in str(info.value)
-    checkpoint = read_torch_checkpoint(CHECKPOINT)
+    checkpoint = read_torch_checkpoint(CHECKPOINT, SUPPORTED)
     with pytest.raises(UserError, match="holds no generator state dict"):
         pick_generator(checkpoint, "d")  # the fixture's discriminator is empty; a discriminator's keys:
     discriminator = {"convs.0.0.weight": np.zeros([8, 3, 1, 1], np.float32),
@@ -105,5 +106,6 @@ def test_tool_errors_are_one_line_and_write_nothing(tmp_path):
 
 def test_no_pytorch_involved():
     assert "torch" not in sys.modules
-    with open(os.path.join(REPO_ROOT, "ppgan", "models", "convert.py")) as f:
-        assert "import torch" not in f.read()
+    for name in ("torch_files.py", "rosinality.py"):
+        with open(os.path.join(REPO_ROOT, "ppgan", "models", "formats", name)) as f:
+            assert "import torch" not in f.read()

@@ -21,7 +21,7 @@ import pytest
 from conftest import FIXTURES, REPO_ROOT, Payload, malicious_files, tool_main
 
 from ppgan.metrics.lpips import LPIPS
-from ppgan.models.convert import read_torch_checkpoint
+from ppgan.models.formats.torch_files import read_torch_checkpoint
 from ppgan.styleclip.stats import write_s_codes, write_stats
 from ppgan.utils.checkpoint import load_pdparams
 from ppgan.utils.checks import load_npy
@@ -82,7 +82,7 @@ def test_loaders_refuse_crafted_files_unread(crafted, kind, container):
     assert "\n" not in message and expected_refusal(path, kind, container) in message
     if container == "torch zip":  # the rosinality converter reads the zip's pickle: refused there too
         with pytest.raises(UserError, match=re.escape(expected_refusal(path, kind, container, reads_zips=True))):
-            read_torch_checkpoint(path)
+            read_torch_checkpoint(path, "PyTorch checkpoints")
     assert not marker.exists()
 
 

@@ -3,7 +3,7 @@
     python tools/convert_weights.py --input 550000.pt --output stylegan2-mine-256.pdparams [--key g_ema]
 
 Takes ``g_ema`` (or ``--key``; a bare generator state dict as it is), transposes the
-EqualLinear weights and drops the blur kernels (``ppgan/models/convert.py``). The
+EqualLinear weights and drops the blur kernels (``ppgan/models/formats/rosinality.py``). The
 architecture is in the shapes: the output then works with ``--weight_path`` alone, and
 is named after its file (docs/models.md). The file is read with a restricted unpickler:
 nothing in it is executed.
@@ -13,7 +13,8 @@ import os
 
 import paddle
 
-from ..models.convert import pick_generator, read_torch_checkpoint, rosinality_to_paddle
+from ..models.formats.rosinality import SUPPORTED, pick_generator, rosinality_to_paddle
+from ..models.formats.torch_files import read_torch_checkpoint
 from ..models.loading import stylegan2_architecture
 from ..utils.errors import UserError
 from ..utils.fileio import atomic_path, check_writable_dir
@@ -28,7 +29,7 @@ def main(argv=None):
     if os.path.abspath(args.input) == os.path.abspath(args.output):
         raise UserError("--output is --input; write the converted file elsewhere")
     check_writable_dir(os.path.dirname(os.path.abspath(args.output)), "--output")
-    state_dict = rosinality_to_paddle(pick_generator(read_torch_checkpoint(args.input), args.key, args.input))
+    state_dict = rosinality_to_paddle(pick_generator(read_torch_checkpoint(args.input, SUPPORTED), args.key, args.input))
     arch = stylegan2_architecture(state_dict, args.input)
     with atomic_path(args.output) as tmp:
         paddle.save({key: paddle.to_tensor(value) for key, value in state_dict.items()}, tmp)

@@ -1,15 +1,10 @@
-"""Read rosinality stylegan2-pytorch checkpoints without PyTorch and convert their generator to PaddleGAN's layout.
+"""PyTorch checkpoints read without PyTorch, nothing executed: ``torch.save`` zips as numpy.
 
 A PyTorch checkpoint (``torch.save`` since 1.6) is a zip: ``<name>/data.pkl`` (a pickle
 of the saved object whose tensors refer to storages) and ``<name>/data/<key>`` (each
 storage's raw little-endian bytes). ``read_torch_checkpoint`` unpickles ``data.pkl`` through
-``ppgan.utils.safe_pickle`` with a table of the few names such a file holds (tensor rebuild,
-storage types, OrderedDict, argparse.Namespace) and executes nothing else.
-
-Conversion (``rosinality_to_paddle``): the EqualLinear weights (``style.N.weight`` and
-every ``*.modulation.weight``) are transposed (PyTorch stores [out, in], PaddleGAN
-[in, out]); the blur-kernel buffers (``*.blur.kernel``, rebuilt by the model) are dropped;
-every other key keeps its name and layout.
+``ppgan.utils.safe_pickle`` with ``TORCH_GLOBALS``, the few names such a file holds (tensor
+rebuild, storage types, OrderedDict, argparse.Namespace), and executes nothing else.
 """
 import collections
 import types
@@ -17,16 +12,14 @@ import zipfile
 
 import numpy as np
 
-from ..utils.errors import UserError
-from ..utils.safe_pickle import RefusedGlobal, unpickle
+from ...utils.errors import UserError
+from ...utils.safe_pickle import RefusedGlobal, unpickle
 
 STORAGE_DTYPES = {
     "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
     "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16, "CharStorage": np.int8,
     "ByteStorage": np.uint8, "BoolStorage": np.bool_,
 }
-SUPPORTED = ("rosinality stylegan2-pytorch checkpoints (train.py's .pt with g_ema, or a bare generator "
-             "state dict saved by torch.save)")
 
 
 class _StorageType:
@@ -59,8 +52,12 @@ TORCH_GLOBALS = {  # every global a rosinality checkpoint's data.pkl names; noth
 }
 
 
-def read_torch_checkpoint(path):
-    """The object a ``torch.save`` zip holds, tensors as numpy arrays; UserError for anything else."""
+def read_torch_checkpoint(path, supported):
+    """The object a ``torch.save`` zip holds, tensors as numpy arrays; UserError for anything else.
+
+    ``supported`` says, in errors, which checkpoints the caller reads (e.g. "rosinality stylegan2-pytorch
+    checkpoints ...").
+    """
     try:
         archive = zipfile.ZipFile(path)
     except FileNotFoundError:
@@ -74,12 +71,12 @@ def read_torch_checkpoint(path):
                 "convert NVlabs models with rosinality's convert_weight.py first, re-save old files with a recent "
                 "torch.save, or" if head[:1] == b"\x80" else "not a PyTorch checkpoint (no zip archive, or a truncated "
                 "one);")
-        raise UserError(f"{{input}} {path} is {what} pass one of the {SUPPORTED}") from None
+        raise UserError(f"{{input}} {path} is {what} pass one of the {supported}") from None
     with archive:
         names = archive.namelist()
         pickles = [name for name in names if name.endswith("/data.pkl") or name == "data.pkl"]
         if len(pickles) != 1:
-            raise UserError(f"{{input}} {path} is a zip without a PyTorch data.pkl; pass one of the {SUPPORTED}")
+            raise UserError(f"{{input}} {path} is a zip without a PyTorch data.pkl; pass one of the {supported}")
         prefix = pickles[0][:-len("data.pkl")]
         byteorder = archive.read(prefix + "byteorder").decode().strip() if prefix + "byteorder" in names else "little"
         if byteorder != "little":
@@ -102,47 +99,3 @@ def read_torch_checkpoint(path):
         except (KeyError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
             raise UserError(f"{{input}} {path} is damaged ({type(exc).__name__}: {str(exc)[:80]}); "
                             "download or copy it again") from None
-
-
-def _is_state_dict(value):
-    return isinstance(value, dict) and value and all(isinstance(v, np.ndarray) for v in value.values())
-
-
-def _looks_like_generator(state_dict):
-    return "input.input" in state_dict and "conv1.conv.modulation.weight" in state_dict
-
-
-def pick_generator(checkpoint, key=None, source="the checkpoint"):
-    """The generator state dict of a loaded checkpoint: ``checkpoint[key]``, else ``g_ema``, else a bare state dict."""
-    if key is not None:
-        if not isinstance(checkpoint, dict) or key not in checkpoint:
-            keys = ", ".join(map(str, checkpoint)) if isinstance(checkpoint, dict) else type(checkpoint).__name__
-            raise UserError(f"{source} has no entry {key!r} (it holds {keys}); pass another {{key}}")
-        state_dict = checkpoint[key]
-    elif isinstance(checkpoint, dict) and "g_ema" in checkpoint:
-        state_dict = checkpoint["g_ema"]
-    else:
-        state_dict = checkpoint
-    if not _is_state_dict(state_dict):
-        held = ", ".join(map(str, state_dict))[:120] if isinstance(state_dict, dict) else type(state_dict).__name__
-        raise UserError(f"{source} holds no generator state dict ({held}); pass {{key}} with the entry holding "
-                        f"one (e.g. g_ema or g)")
-    if not _looks_like_generator(state_dict):
-        sample = ", ".join(list(state_dict)[:3])
-        raise UserError(f"{source} holds a state dict that is not a StyleGAN2 generator (keys {sample}, ...: a "
-                        f"discriminator?); pass one of the {SUPPORTED}")
-    return state_dict
-
-
-def _is_equal_linear_weight(key):
-    return key.endswith(".modulation.weight") or (key.startswith("style.") and key.endswith(".weight"))
-
-
-def rosinality_to_paddle(state_dict):
-    """rosinality generator state dict (numpy) -> PaddleGAN's layout: EqualLinear weights transposed, blur kernels dropped."""
-    converted = {}
-    for key, value in state_dict.items():
-        if key.endswith(".blur.kernel"):
-            continue
-        converted[key] = np.ascontiguousarray(value.T) if _is_equal_linear_weight(key) else value
-    return converted
