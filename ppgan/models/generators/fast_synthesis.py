@@ -71,7 +71,8 @@ def _fingerprint(generator, start, kind):
     """Cache key of an exported program: kind, architecture, start layer, traced source, weights, Paddle's version."""
     return compiled.fingerprint(generator.state_dict(), kind, type(generator).__name__, generator.size,
                                 generator.style_dim, sorted(generator.channels.items()), start,
-                                _program_sources(generator))
+                                _program_sources(generator),
+                                *([] if generator.conv_clamp is None else [("conv_clamp", generator.conv_clamp)]))
 
 
 def _check_start(generator, start):

@@ -52,19 +52,25 @@ class NoiseInjection(nn.Layer):
         return x + self.weight * noise
 
 
+def clamp(x, conv_clamp):
+    """``x`` clipped to [-conv_clamp, conv_clamp] (stylegan2-ada-pytorch's ``conv_clamp``), or as it is for None."""
+    return x if conv_clamp is None else paddle.clip(x, -conv_clamp, conv_clamp)
+
+
 class StyledConv(nn.Layer):
-    """ModulatedConv2D -> NoiseInjection -> FusedLeakyReLU; style [B, in]."""
+    """ModulatedConv2D -> NoiseInjection -> FusedLeakyReLU (-> clamp); style [B, in]."""
 
     def __init__(self, in_channels, out_channels, kernel_size, style_dim, upsample=False,
-                 blur_kernel=(1, 3, 3, 1)):
+                 blur_kernel=(1, 3, 3, 1), conv_clamp=None):
         super().__init__()
+        self.conv_clamp = conv_clamp
         self.conv = ModulatedConv2D(in_channels, out_channels, kernel_size, style_dim,
                                     upsample=upsample, blur_kernel=blur_kernel)
         self.noise = NoiseInjection()
         self.activate = FusedLeakyReLU(out_channels)
 
     def forward(self, x, style, noise=None):
-        return self.activate(self.noise(self.conv(x, style), noise))
+        return clamp(self.activate(self.noise(self.conv(x, style), noise)), self.conv_clamp)
 
     def forward_folded(self, x, weight, noise=None):
         """``forward`` with a weight from ``conv.folded_weight`` shared by the batch.
@@ -74,25 +80,26 @@ class StyledConv(nn.Layer):
         """
         bias = self.activate.bias
         x = self.conv.forward_folded(x, weight) + bias.reshape([1, -1, 1, 1])
-        return fused_leaky_relu(self.noise(x, noise))
+        return clamp(fused_leaky_relu(self.noise(x, noise)), self.conv_clamp)
 
 
 class ToRGB(nn.Layer):
-    """1x1 modulated conv to RGB without demodulation, plus ``bias``, plus the upsampled skip."""
+    """1x1 modulated conv to RGB without demodulation, plus ``bias`` (-> clamp), plus the upsampled skip."""
 
-    def __init__(self, in_channels, style_dim, upsample=True, blur_kernel=(1, 3, 3, 1)):
+    def __init__(self, in_channels, style_dim, upsample=True, blur_kernel=(1, 3, 3, 1), conv_clamp=None):
         super().__init__()
+        self.conv_clamp = conv_clamp
         if upsample:
             self.upsample = Upsample(blur_kernel)
         self.conv = ModulatedConv2D(in_channels, 3, 1, style_dim, demodulate=False)
         self.bias = self.create_parameter([1, 3, 1, 1], default_initializer=nn.initializer.Constant(0.0))
 
     def forward(self, x, style, skip=None):
-        return self._add_skip(self.conv(x, style) + self.bias, skip)
+        return self._add_skip(clamp(self.conv(x, style) + self.bias, self.conv_clamp), skip)
 
     def forward_folded(self, x, weight, skip=None):
         """``forward`` with a weight from ``conv.folded_weight`` shared by the batch."""
-        return self._add_skip(self.conv.forward_folded(x, weight) + self.bias, skip)
+        return self._add_skip(clamp(self.conv.forward_folded(x, weight) + self.bias, self.conv_clamp), skip)
 
     def _add_skip(self, out, skip):
         return out if skip is None else out + self.upsample(skip)
@@ -109,6 +116,11 @@ class StyleGANv2Generator(nn.Layer):
         blur_kernel: FIR taps of the resampling filters.
         lr_mlp: learning-rate multiplier of the mapping network.
         channels: optional {resolution: width} overriding the width table (small test models).
+        conv_clamp: None (PaddleGAN's and rosinality's models), or the bound stylegan2-ada-pytorch
+            networks clip every conv layer's activation and toRGB output to (256 in its configs).
+
+    A generator converted from an NVlabs pickle also carries the file's truncation centre:
+    ``set_w_avg(w_avg)`` makes ``truncation_centre`` return it (``w_avg``, else None).
 
     Attributes (docs/spec.md, section 2): ``n_latent`` W+ rows, ``num_layers`` noise maps,
     ``w_idx_lst`` W+ row of each style layer, ``channels_lst`` width of each
@@ -116,9 +128,11 @@ class StyleGANv2Generator(nn.Layer):
     """
 
     def __init__(self, size, style_dim, n_mlp, channel_multiplier=2, blur_kernel=(1, 3, 3, 1),
-                 lr_mlp=0.01, channels=None):
+                 lr_mlp=0.01, channels=None, conv_clamp=None):
         super().__init__()
         self.size, self.style_dim = size, style_dim
+        self.conv_clamp = None if conv_clamp is None else float(conv_clamp)
+        self.w_avg = None
         self.log_size = int(math.log2(size))
         if 2 ** self.log_size != size or size < 8:
             raise ValueError(f"size must be a power of 2 and at least 8, got {size}")
@@ -129,8 +143,9 @@ class StyleGANv2Generator(nn.Layer):
             EqualLinear(style_dim, style_dim, lr_mul=lr_mlp, activation="fused_lrelu") for _ in range(n_mlp)])
 
         self.input = ConstantInput(self.channels[4])
-        self.conv1 = StyledConv(self.channels[4], self.channels[4], 3, style_dim, blur_kernel=blur_kernel)
-        self.to_rgb1 = ToRGB(self.channels[4], style_dim, upsample=False)
+        clamps = dict(conv_clamp=self.conv_clamp)
+        self.conv1 = StyledConv(self.channels[4], self.channels[4], 3, style_dim, blur_kernel=blur_kernel, **clamps)
+        self.to_rgb1 = ToRGB(self.channels[4], style_dim, upsample=False, **clamps)
 
         self.num_layers = (self.log_size - 2) * 2 + 1
         self.n_latent = self.log_size * 2 - 2
@@ -140,9 +155,9 @@ class StyleGANv2Generator(nn.Layer):
         for i in range(3, self.log_size + 1):
             out_channels = self.channels[2 ** i]
             self.convs.append(StyledConv(in_channels, out_channels, 3, style_dim, upsample=True,
-                                         blur_kernel=blur_kernel))
-            self.convs.append(StyledConv(out_channels, out_channels, 3, style_dim, blur_kernel=blur_kernel))
-            self.to_rgbs.append(ToRGB(out_channels, style_dim))
+                                         blur_kernel=blur_kernel, **clamps))
+            self.convs.append(StyledConv(out_channels, out_channels, 3, style_dim, blur_kernel=blur_kernel, **clamps))
+            self.to_rgbs.append(ToRGB(out_channels, style_dim, **clamps))
             in_channels = out_channels
 
         self.noises = nn.Layer()
@@ -259,15 +274,19 @@ class StyleGANv2Generator(nn.Layer):
         with paddle.no_grad():
             return self.style(z).mean(0, keepdim=True)
 
+    def set_w_avg(self, w_avg):
+        """Make ``w_avg`` ([style_dim], e.g. an NVlabs file's tracked mean W) the truncation centre."""
+        self.w_avg = paddle.to_tensor(np.asarray(w_avg, dtype="float32").reshape([1, self.style_dim]))
+
     def truncation_centre(self, rng, truncation):
         """The W that truncation pulls towards, [1, style_dim], or None when ``truncation`` >= 1.
 
-        It is ``mean_latent(MEAN_LATENT_SAMPLES, rng=rng)``; the z are drawn either way,
-        so what ``rng`` draws next does not depend on ``truncation``.
+        It is ``w_avg`` when set (``set_w_avg``), else ``mean_latent(MEAN_LATENT_SAMPLES, rng=rng)``;
+        the z are drawn either way, so what ``rng`` draws next does not depend on ``truncation``.
         """
-        if truncation >= 1:
+        if truncation >= 1 or self.w_avg is not None:
             rng.randn(MEAN_LATENT_SAMPLES, self.style_dim)
-            return None
+            return None if truncation >= 1 else self.w_avg
         return self.mean_latent(MEAN_LATENT_SAMPLES, rng=rng)
 
     def get_latents(self, z, truncation=1.0, truncation_cutoff=None, truncation_latent=None):
