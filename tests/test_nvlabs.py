@@ -11,6 +11,7 @@ from conftest import FIXTURES, Payload, raises_user_error
 from ppgan.models.formats import nvlabs_ada
 from ppgan.models.formats.nvlabs import read_nvlabs_generator
 from ppgan.models.generators import StyleGANv2Generator
+from ppgan.models.generators.fast_synthesis import SynthesisProgram, VariantsProgram
 from ppgan.models.loading import stylegan2_architecture
 
 ADA = os.path.join(FIXTURES, "nvlabs_stylegan2ada_64px_small.pkl")
@@ -21,8 +22,9 @@ def reference(path):
     return np.load(path[:-len(".pkl")] + "_reference.npz")
 
 
-def build(path):
+def build(path, **overrides):
     state_dict, options = read_nvlabs_generator(path)
+    options = {**options, **overrides}
     arch = stylegan2_architecture(state_dict, path)
     generator = StyleGANv2Generator(arch["size"], arch["style_dim"], arch["n_mlp"], channels=arch["channels"],
                                     conv_clamp=options["conv_clamp"])
@@ -59,19 +61,24 @@ def test_converted_generator_reproduces_nvidias_outputs(path, clamp):
             assert max_error(image.numpy(), ref[images]) < 1e-4, images
 
 
-def test_conv_clamp_bounds_every_layer():
-    generator, _, _ = build(ADA)
+def test_conv_clamp_is_traced_by_the_fast_paths():
+    """A clamp that bites (1.0; ADA's 256 never does on the fixture) changes the image, and the compiled
+    program and the folded layers (``VariantsProgram``) clamp exactly as the eager layers do."""
     ref = reference(ADA)
-    generator.conv_clamp = 0.5
-    for layer in generator.sublayers():
-        if hasattr(layer, "conv_clamp"):
-            layer.conv_clamp = 0.5
+    generator, _, _ = build(ADA, conv_clamp=1.0)
+    styles = generator.style_affine(paddle.to_tensor(ref["ws"]))
     with paddle.no_grad():
-        styles = generator.style_affine(paddle.to_tensor(ref["ws"]))
-        x, skip = generator.synthesis_partial(styles, 0, 1)
-        image = generator.synthesis_from_styles(styles)
-    assert float(paddle.abs(x).max()) <= 0.5
-    assert max_error(image.numpy(), ref["images"]) > 0.1  # the clamp bites at 0.5, never at 256
+        x, _ = generator.synthesis_partial(styles, 0, 1)
+        eager = generator.synthesis_from_styles(styles).numpy()
+    assert float(paddle.abs(x).max()) <= 1.0
+    assert max_error(eager, ref["images"]) > 0.1
+    assert max_error(SynthesisProgram(generator, 0, eager=False)(styles).numpy(), eager) < 1e-4
+    code = [s[:1] for s in styles]
+    layer = generator.style_layers[1]
+    with paddle.no_grad():
+        state = generator.synthesis_partial(code, 0, layer)
+    variants = VariantsProgram(generator, layer, code, eager=False)(code[layer], *state).numpy()
+    assert max_error(variants, eager[:1]) < 1e-4
 
 
 def test_truncated_files_are_one_line(tmp_path):
@@ -126,3 +133,53 @@ def test_other_networks_and_contents_are_refused(tmp_path):
     snapshot = loaded()
     del snapshot["G_ema"].child("synthesis").child("b32").child("torgb").state["_parameters"]["weight"]
     refused(snapshot, r"lacks synthesis\.b32\.torgb\.weight")
+
+
+def test_a_snapshot_whose_g_ema_is_another_class_is_refused_naming_it(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    def _reconstruct_persistent_obj(meta):
+        raise AssertionError("only pickled here")
+
+    _reconstruct_persistent_obj.__module__ = "torch_utils.persistence"
+    _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
+    package, module = types.ModuleType("torch_utils"), types.ModuleType("torch_utils.persistence")
+    package.persistence, module._reconstruct_persistent_obj = module, _reconstruct_persistent_obj
+    monkeypatch.setitem(sys.modules, "torch_utils", package)
+    monkeypatch.setitem(sys.modules, "torch_utils.persistence", module)
+
+    class Persistent:
+        def __reduce__(self):
+            meta = dict(type="class", version=6, module_src="raise SystemExit", class_name="SuperResolutionNet",
+                        state={"_parameters": {}, "_buffers": {}, "_modules": {}})
+            return _reconstruct_persistent_obj, (meta,)
+
+    path = tmp_path / "network-snapshot-000000.pkl"
+    path.write_bytes(pickle.dumps({"G": Persistent(), "G_ema": Persistent()}, protocol=4))
+    with raises_user_error(r"^--weight_path \S+ holds a SuperResolutionNet as G_ema, not StyleGAN2's Generator"):
+        read_nvlabs_generator(str(path))
+
+
+def test_tf_networks_it_cannot_convert_are_refused():
+    from ppgan.models.formats import nvlabs_tf
+    from ppgan.models.formats.nvlabs import NVLABS_GLOBALS
+    from ppgan.utils.safe_pickle import unpickle
+
+    def refused(change, pattern):
+        with open(TF, "rb") as f:
+            networks = unpickle(f, TF, NVLABS_GLOBALS)
+        change(*networks)
+        with raises_user_error(pattern):
+            nvlabs_tf.tf_generator(networks, "net.pkl")
+
+    refused(lambda g, d, gs: gs.state.update(version=3), r"^--weight_path net\.pkl is a Network pickle of version 3")
+    refused(lambda g, d, gs: gs.state["static_kwargs"].update(label_size=10), r"label_size=10")
+    refused(lambda g, d, gs: gs.component("synthesis").state["static_kwargs"].update(architecture="resnet"),
+            r"architecture='resnet'")
+    refused(lambda g, d, gs: gs.state["static_kwargs"].update(fmap_decay=1.0), r"option fmap_decay=1\.0")
+    refused(lambda g, d, gs: gs.component("synthesis").state.update(build_func_name="G_synthesis"),
+            r"built by G_synthesis, not StyleGAN2")
+    refused(lambda g, d, gs: gs.component("synthesis").state["variables"].pop(), r"lacks the variable 64x64/ToRGB/bias")
+    with raises_user_error(r"no \(G, D, Gs\) tuple"):
+        nvlabs_tf.tf_generator((1, 2), "net.pkl")
