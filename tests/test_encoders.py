@@ -121,7 +121,7 @@ def variants(tmp_path):
         (write_torch_zip(tmp_path / "other.pt", other), "encoder_type 'SingleStyleCodeEncoder'"),
         (write_torch_zip(tmp_path / "no_type.pt", {**checkpoint, "opts": {}}), "no encoder_type"),
         (write_torch_zip(tmp_path / "bare.pt", weights), "holds no state_dict"),
-        (write_torch_zip(tmp_path / "no_state.pt", {"opts": checkpoint["opts"], "latent_avg": checkpoint["latent_avg"]}),
+        (write_torch_zip(tmp_path / "no_state.pt", {key: checkpoint[key] for key in ("opts", "latent_avg")}),
          "holds no state_dict .opts, latent_avg."),
         (write_torch_zip(tmp_path / "decoder.pt", {**checkpoint, "state_dict": part("decoder.")}),
          "holds only a decoder"),

@@ -44,7 +44,8 @@ def psp_options(opts=None):
     get = opts.get if isinstance(opts, Mapping) else lambda name, default: getattr(opts, name, default)
     merged = SimpleNamespace(**{name: get(name, default) for name, default in DEFAULT_OPTS.items()})
     if merged.encoder_type not in ENCODER_TYPES:
-        raise ValueError(f"encoder_type {merged.encoder_type!r} is not supported; only {' and '.join(ENCODER_TYPES)} are")
+        raise ValueError(f"encoder_type {merged.encoder_type!r} is not supported; "
+                         f"only {' and '.join(ENCODER_TYPES)} are")
     if len(merged.encoder_widths) != len(IR_SE_50_WIDTHS):
         raise ValueError(f"encoder_widths {merged.encoder_widths!r} must give {len(IR_SE_50_WIDTHS)} widths "
                          "(input layer and four stages)")
@@ -179,7 +180,8 @@ class Encoder4Editing(GradualStyleEncoder):
 
 
 class Pixel2Style2Pixel(nn.Layer):
-    """pSp: ``encoder`` (GradualStyleEncoder, or e4e's Encoder4Editing) + ``decoder`` (StyleGANv2Generator) + buffer ``latent_avg``.
+    """pSp: ``encoder`` (GradualStyleEncoder, or e4e's Encoder4Editing by ``encoder_type``) + ``decoder``
+    (StyleGANv2Generator) + buffer ``latent_avg``.
 
     ``opts``: see ``psp_options`` (PaddleGAN's fields; ``size`` may be any
     decoder size, the encoder then predicts its ``n_latent`` rows).
