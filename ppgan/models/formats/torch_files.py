@@ -7,6 +7,7 @@ storage's raw little-endian bytes). ``read_torch_checkpoint`` unpickles ``data.p
 rebuild, storage types, OrderedDict, argparse.Namespace), and executes nothing else.
 """
 import collections
+import pickle
 import types
 import zipfile
 
@@ -52,18 +53,18 @@ TORCH_GLOBALS = {  # every global a rosinality checkpoint's data.pkl names; noth
 }
 
 
-def read_torch_checkpoint(path, supported):
+def read_torch_checkpoint(path, supported, arg="input"):
     """The object a ``torch.save`` zip holds, tensors as numpy arrays; UserError for anything else.
 
     ``supported`` says, in errors, which checkpoints the caller reads (e.g. "rosinality stylegan2-pytorch
-    checkpoints ...").
+    checkpoints ..."); ``arg``: the caller's argument name for the file, which the errors name.
     """
     try:
         archive = zipfile.ZipFile(path)
     except FileNotFoundError:
-        raise UserError(f"{{input}} {path} does not exist; pass a .pt checkpoint") from None
+        raise UserError(f"{{{arg}}} {path} does not exist; pass a .pt checkpoint") from None
     except IsADirectoryError:
-        raise UserError(f"{{input}} {path} is a folder; pass a .pt checkpoint file") from None
+        raise UserError(f"{{{arg}}} {path} is a folder; pass a .pt checkpoint file") from None
     except zipfile.BadZipFile:
         with open(path, "rb") as f:
             head = f.read(2)
@@ -71,16 +72,16 @@ def read_torch_checkpoint(path, supported):
                 "convert NVlabs models with rosinality's convert_weight.py first, re-save old files with a recent "
                 "torch.save, or" if head[:1] == b"\x80" else "not a PyTorch checkpoint (no zip archive, or a truncated "
                 "one);")
-        raise UserError(f"{{input}} {path} is {what} pass one of the {supported}") from None
+        raise UserError(f"{{{arg}}} {path} is {what} pass one of the {supported}") from None
     with archive:
         names = archive.namelist()
         pickles = [name for name in names if name.endswith("/data.pkl") or name == "data.pkl"]
         if len(pickles) != 1:
-            raise UserError(f"{{input}} {path} is a zip without a PyTorch data.pkl; pass one of the {supported}")
+            raise UserError(f"{{{arg}}} {path} is a zip without a PyTorch data.pkl; pass one of the {supported}")
         prefix = pickles[0][:-len("data.pkl")]
         byteorder = archive.read(prefix + "byteorder").decode().strip() if prefix + "byteorder" in names else "little"
         if byteorder != "little":
-            raise UserError(f"{{input}} {path} was saved on a {byteorder}-endian machine; re-save it on a little-endian one")
+            raise UserError(f"{{{arg}}} {path} was saved on a {byteorder}-endian machine; re-save it on a little-endian one")
 
         def read_storage(key, dtype):
             return np.frombuffer(archive.read(f"{prefix}data/{key}"), dtype=dtype)
@@ -93,9 +94,9 @@ def read_torch_checkpoint(path, supported):
 
         try:
             with archive.open(pickles[0]) as f:
-                return unpickle(f, path, TORCH_GLOBALS, persistent_load)
+                return unpickle(f, f"{{{arg}}} {path}", TORCH_GLOBALS, persistent_load)
         except UserError:
             raise
-        except (KeyError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
-            raise UserError(f"{{input}} {path} is damaged ({type(exc).__name__}: {str(exc)[:80]}); "
+        except (KeyError, zipfile.BadZipFile, EOFError, ValueError, OSError, pickle.UnpicklingError) as exc:
+            raise UserError(f"{{{arg}}} {path} is damaged ({type(exc).__name__}: {str(exc)[:80]}); "
                             "download or copy it again") from None

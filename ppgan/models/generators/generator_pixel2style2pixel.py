@@ -1,8 +1,11 @@
-"""pixel2style2pixel (pSp): encode an aligned face photo into StyleGAN2's W+ and render it.
+"""pixel2style2pixel (pSp) and encoder4editing (e4e): encode an aligned face photo into StyleGAN2's W+ and render it.
 
 A GradualStyleEncoder on an IR-SE-50 backbone maps a 256x256 face to one
 style vector per W+ row; the StyleGAN2 generator (``decoder``) renders them.
-Parameter names and shapes equal PaddleGAN's released FFHQ inversion model (configs/pSp-ffhq-inversion.yaml).
+e4e's ``Encoder4Editing`` has the same layers and names with another head (row 0 predicts
+w0, every other row an offset from it). Parameter names and shapes equal PaddleGAN's
+released FFHQ inversion model (configs/pSp-ffhq-inversion.yaml); the encoder's widths
+(``encoder_widths``) default to IR-SE-50's and are read off the weights of other files.
 """
 import itertools
 import math
@@ -18,26 +21,34 @@ from .generator_styleganv2 import StyleGANv2Generator
 
 # IR-SE-50: (depth, units) per stage; the first unit of each stage halves the resolution.
 IR_SE_50_STAGES = ((64, 3), (128, 4), (256, 14), (512, 3))
+IR_SE_50_WIDTHS = (64,) + tuple(depth for depth, _ in IR_SE_50_STAGES)  # input layer, then the four stages
 INPUT_SIZE = 256
 COARSE_STYLES = 3  # W+ rows 0-2 read the 16 px features
 MIDDLE_STYLES = 4  # rows 3-6 the 32 px features; the remaining (fine) rows the 64 px ones
 
 DEFAULT_OPTS = dict(encoder_type="GradualStyleEncoder", input_nc=3, start_from_latent_avg=True, learn_in_w=False,
-                    size=1024, style_dim=512, n_mlp=8, channel_multiplier=2, channels=None)
+                    size=1024, style_dim=512, n_mlp=8, channel_multiplier=2, channels=None,
+                    encoder_widths=IR_SE_50_WIDTHS)
+ENCODER_TYPES = ("GradualStyleEncoder", "Encoder4Editing")  # pSp's W+ encoder, e4e's
 
 
 def psp_options(opts=None):
     """PaddleGAN's pSp options (a dict or an object with attributes) over ``DEFAULT_OPTS``, as a namespace.
 
-    ``channels`` ({resolution: width}, not a PaddleGAN field) narrows the
-    decoder of small test models. Other fields (pSp training options) are
+    ``channels`` ({resolution: width}) and ``encoder_widths`` (input layer and the four
+    IR-SE stages; not PaddleGAN fields) narrow the decoder and encoder of small models.
+    ``encoder_type`` "Encoder4Editing" builds e4e's encoder. Other fields (pSp training options) are
     ignored. Raises ``ValueError`` for variants this port does not implement.
     """
     opts = opts or {}
     get = opts.get if isinstance(opts, Mapping) else lambda name, default: getattr(opts, name, default)
     merged = SimpleNamespace(**{name: get(name, default) for name, default in DEFAULT_OPTS.items()})
-    if merged.encoder_type != "GradualStyleEncoder":
-        raise ValueError(f"encoder_type {merged.encoder_type!r} is not supported; only GradualStyleEncoder is")
+    if merged.encoder_type not in ENCODER_TYPES:
+        raise ValueError(f"encoder_type {merged.encoder_type!r} is not supported; "
+                         f"only {' and '.join(ENCODER_TYPES)} are")
+    if len(merged.encoder_widths) != len(IR_SE_50_WIDTHS):
+        raise ValueError(f"encoder_widths {merged.encoder_widths!r} must give {len(IR_SE_50_WIDTHS)} widths "
+                         "(input layer and four stages)")
     if merged.learn_in_w:
         raise ValueError("learn_in_w encoders (a single W) are not supported; only W+ (learn_in_w False) is")
     return merged
@@ -115,25 +126,29 @@ class GradualStyleEncoder(nn.Layer):
     The IR-SE-50 body gives feature maps c1 (128 ch, 64 px), c2 (256 ch, 32 px)
     and c3 (512 ch, 16 px). Coarse styles read c3, middle styles
     p2 = up(c3) + latlayer1(c2), fine styles p1 = up(p2) + latlayer2(c1).
+    ``widths``: the input layer's and the four stages' widths (default IR-SE-50's 64, 64, 128, 256, 512).
     """
 
-    def __init__(self, n_styles=18, input_nc=3, style_dim=512):
+    def __init__(self, n_styles=18, input_nc=3, style_dim=512, widths=IR_SE_50_WIDTHS):
         super().__init__()
-        self.input_layer = nn.Sequential(nn.Conv2D(input_nc, 64, 3, 1, 1, bias_attr=False),
-                                         nn.BatchNorm2D(64), nn.PReLU(64))
-        units, in_channels = [], 64
-        for depth, num_units in IR_SE_50_STAGES:
+        stem, *depths = widths
+        self.input_layer = nn.Sequential(nn.Conv2D(input_nc, stem, 3, 1, 1, bias_attr=False),
+                                         nn.BatchNorm2D(stem), nn.PReLU(stem))
+        units, in_channels = [], stem
+        for depth, (_, num_units) in zip(depths, IR_SE_50_STAGES):
             for i in range(num_units):
                 units.append(BottleneckIRSE(in_channels, depth, 2 if i == 0 else 1))
                 in_channels = depth
         self.body = nn.Sequential(*units)
         stage_ends = itertools.accumulate(num_units for _, num_units in IR_SE_50_STAGES)
         self._feature_units = [end - 1 for end in stage_ends][1:]  # c1, c2, c3: outputs of stages 2, 3, 4
-        self.styles = nn.LayerList([GradualStyleBlock(512, style_dim, style_resolution(i)) for i in range(n_styles)])
-        self.latlayer1 = nn.Conv2D(256, 512, 1)
-        self.latlayer2 = nn.Conv2D(128, 512, 1)
+        top = depths[-1]
+        self.styles = nn.LayerList([GradualStyleBlock(top, style_dim, style_resolution(i)) for i in range(n_styles)])
+        self.latlayer1 = nn.Conv2D(depths[-2], top, 1)
+        self.latlayer2 = nn.Conv2D(depths[-3], top, 1)
 
-    def forward(self, x):
+    def feature_maps(self, x):
+        """Faces -> {16: c3, 32: p2, 64: p1}, the maps the style heads read (by ``style_resolution``)."""
         x = self.input_layer(x)
         features = []
         for i, unit in enumerate(self.body):
@@ -143,12 +158,30 @@ class GradualStyleEncoder(nn.Layer):
         c1, c2, c3 = features
         p2 = upsample_add(c3, self.latlayer1(c2))
         p1 = upsample_add(p2, self.latlayer2(c1))
-        maps = {16: c3, 32: p2, 64: p1}
+        return {16: c3, 32: p2, 64: p1}
+
+    def forward(self, x):
+        maps = self.feature_maps(x)
         return paddle.stack([style(maps[style_resolution(i)]) for i, style in enumerate(self.styles)], axis=1)
 
 
+class Encoder4Editing(GradualStyleEncoder):
+    """e4e's encoder: GradualStyleEncoder's layers, another head.
+
+    Row 0 is w0 = styles[0](c3); row i >= 1 is w0 + styles[i] of its map (c3, p2 or p1 as in
+    pSp): all deltas, as e4e's encoder runs at ``ProgressiveStage.Inference``.
+    """
+
+    def forward(self, x):
+        maps = self.feature_maps(x)
+        w0 = self.styles[0](maps[style_resolution(0)])
+        rows = [w0] + [w0 + style(maps[style_resolution(i)]) for i, style in enumerate(self.styles) if i > 0]
+        return paddle.stack(rows, axis=1)
+
+
 class Pixel2Style2Pixel(nn.Layer):
-    """pSp: ``encoder`` (GradualStyleEncoder) + ``decoder`` (StyleGANv2Generator) + buffer ``latent_avg``.
+    """pSp: ``encoder`` (GradualStyleEncoder, or e4e's Encoder4Editing by ``encoder_type``) + ``decoder``
+    (StyleGANv2Generator) + buffer ``latent_avg``.
 
     ``opts``: see ``psp_options`` (PaddleGAN's fields; ``size`` may be any
     decoder size, the encoder then predicts its ``n_latent`` rows).
@@ -164,7 +197,8 @@ class Pixel2Style2Pixel(nn.Layer):
         self.n_latent, self.style_dim = decoder.n_latent, decoder.style_dim
         if self.opts.start_from_latent_avg:
             self.register_buffer("latent_avg", paddle.zeros([1, self.n_latent, self.style_dim]))
-        self.encoder = GradualStyleEncoder(self.n_latent, self.opts.input_nc, self.style_dim)
+        encoder = Encoder4Editing if self.opts.encoder_type == "Encoder4Editing" else GradualStyleEncoder
+        self.encoder = encoder(self.n_latent, self.opts.input_nc, self.style_dim, tuple(self.opts.encoder_widths))
         self.decoder = decoder
 
     def encode(self, images):
