@@ -133,7 +133,7 @@ def listing(directory):
 TOOL_SCRIPTS = {"styleganv2": "applications/tools/styleganv2.py", "getf": "styleclip_getf.py",
                 "face_align": "applications/tools/face_align.py", "psp": "applications/tools/pixel2style2pixel.py",
                 "fitting": "applications/tools/styleganv2fitting.py", "export": "tools/export_model.py",
-                "convert": "tools/convert_weights.py"}
+                "convert": "tools/convert_weights.py", "e4e": "applications/tools/encoder4editing.py"}
 
 
 def load_tool(relative):

@@ -167,7 +167,8 @@ def test_every_public_function_and_class_is_used_outside_the_tests():
 
 
 WRAPPERS = {"applications/tools/styleganv2.py": "sample", "applications/tools/styleganv2clip.py": "edit",
-            "applications/tools/pixel2style2pixel.py": "psp", "applications/tools/styleganv2fitting.py": "fitting",
+            "applications/tools/pixel2style2pixel.py": "psp", "applications/tools/encoder4editing.py": "e4e",
+            "applications/tools/styleganv2fitting.py": "fitting",
             "applications/tools/face_align.py": "face_align", "applications/tools/styleclip_app.py": "app",
             "tools/export_model.py": "export", "tools/convert_weights.py": "convert", "styleclip_getf.py": "stats"}
 

@@ -32,15 +32,16 @@ class Pixel2Style2PixelPredictor(PspEncoder):
         self.output_path = output_path
         self.seed = seed  # PaddleGAN's argument; the inversion is deterministic (saved noise), nothing draws from it
 
-    def run(self, image):
-        """Invert a photo and write src.png, dst.png and dst.npy (all or none).
+    def run(self, image, align=True):
+        """Invert a photo and write src.png, dst.png and dst.npy (all or none); ``align=False``: the photo is
+        an FFHQ-aligned crop already (see ``align``).
 
         Returns (aligned uint8 [256, 256, 3], reconstruction uint8 [size, size, 3], W+ [n_latent, style_dim]).
         """
         paths = [os.path.join(self.output_path, name) for name in ("src.png", "dst.png", "dst.npy")]
         check_writable_dir(self.output_path)
         check_output_files(paths)
-        src = self.align(image)  # before the bar: a photo without a face is one line
+        src = self.align(image, align)  # before the bar: a photo without a face is one line
         with tqdm(total=2, desc="pSp", unit="step", file=sys.stderr) as bar:
             bar.set_postfix_str("encoding")
             latent = self.encode(src)

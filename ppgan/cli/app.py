@@ -3,7 +3,7 @@ import argparse
 
 from ..apps.styleganv2clip_predictor import StyleGANv2ClipPredictor
 from ..inversion import PhotoInverter
-from ..models.zoo import inverter_spec
+from ..models.zoo import ENCODERS, inverter_spec
 from ..page.service import BETA_RANGE, PREVIEW_SIZE
 from ..styleclip.edit import DEFAULT_BETA, DEFAULT_STRENGTH, as_beta, as_strengths
 from ..styleclip.text import TEMPLATE_SETS
@@ -40,8 +40,10 @@ def app_parser():
     parser.add_argument("--templates", choices=TEMPLATE_SETS, default="paddlegan",
                         help="prompt templates: paddlegan (46) or official (79)")
     parser.add_argument("--psp_weight_path", default=None,
-                        help="pSp .pdparams for photos (default: the inverter the generator's config names; "
-                             "without one the page has no photo tab)")
+                        help="pSp or e4e file for photos, .pdparams or the official .pt (default: the inverter the "
+                             "generator's config names; without one the page has no photo tab)")
+    parser.add_argument("--encoder", choices=ENCODERS, default="psp",
+                        help="the encoder family inverting photos (default psp; e4e's codes edit better)")
     parser.add_argument("--landmark_model", default=None, help="dlib 68-landmark model for photos")
     add_generator_args(parser)
     return parser
@@ -55,7 +57,8 @@ def main(argv=None):
     check_seed("--seed", args.seed)
     check_port_free(args.host, args.port)
     spec = generator_spec(args)
-    psp = inverter_spec(spec, args.psp_weight_path) if args.psp_weight_path or spec.inverter else None
+    psp = (inverter_spec(spec, args.psp_weight_path, args.encoder)
+           if args.psp_weight_path or spec.inverter or args.encoder == "e4e" else None)
     model_thread = shared_model_thread()  # creates and runs every model of the page
     model_thread.call(runtime.select_device, args.cpu)
     predictor = model_thread.call(StyleGANv2ClipPredictor, direction_path=args.direction_path,

@@ -19,13 +19,14 @@ def run_cli(main, argv=None):
         sys.exit(130)
 
 
-def add_generator_args(parser, kind="stylegan2", model_help="released generator to download (a name of configs/*.yaml)"):
+def add_generator_args(parser, kind="stylegan2", model_help="released generator to download (a name of configs/*.yaml)",
+                       default_model=None):
     """The model flags every tool shares (PaddleGAN's names, plus ``--config``) for a model of ``kind``.
 
     Architecture flags default to what the weights hold; given, they must agree with them.
     """
     group = parser.add_argument_group("generator")
-    group.add_argument("--model_type", default=None, help=f"{model_help}; default {DEFAULT_MODELS[kind]}")
+    group.add_argument("--model_type", default=None, help=f"{model_help}; default {default_model or DEFAULT_MODELS[kind]}")
     group.add_argument("--config", default=None,
                        help="YAML file describing your own model (format: docs/models.md), instead of --model_type")
     group.add_argument("--weight_path", default=None, help="local .pdparams (wins over the weights of the model)")
@@ -40,9 +41,15 @@ def add_generator_args(parser, kind="stylegan2", model_help="released generator 
     return group
 
 
-def generator_spec(args, kind="stylegan2", weight_arg="{weight_path}"):
-    """The ``ppgan.models.zoo.ModelSpec`` (of ``kind``) of parsed ``add_generator_args`` flags; nothing is loaded."""
-    return model_spec(kind, args.model_type, args.weight_path, args.config, args.size, args.style_dim,
+def generator_spec(args, kind="stylegan2", weight_arg="{weight_path}", default_model=None):
+    """The ``ppgan.models.zoo.ModelSpec`` (of ``kind``) of parsed ``add_generator_args`` flags; nothing is loaded.
+
+    ``default_model``: the released model used when no model flag is given (default: the kind's default).
+    """
+    model_type = args.model_type
+    if model_type is None and args.config is None and args.weight_path is None:
+        model_type = default_model
+    return model_spec(kind, model_type, args.weight_path, args.config, args.size, args.style_dim,
                       args.n_mlp, args.channel_multiplier, args.channels, weight_arg)
 
 

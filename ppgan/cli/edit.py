@@ -12,7 +12,7 @@ from ..apps.styleganv2clip_predictor import StyleGANv2ClipPredictor
 from ..faceutils import collect_images, load_rgb
 from ..inversion import InvertedPhoto, PhotoInverter, load_latent_file
 from ..inversion.fitting import build_fitter
-from ..models.zoo import inverter_spec
+from ..models.zoo import ENCODERS, inverter_spec
 from ..styleclip.edit import (
     DEFAULT_BETA,
     DEFAULT_STRENGTH,
@@ -67,7 +67,11 @@ def edit_parser():
     parser.add_argument("--lins_weight_path", default=None,
                         help="LPIPS heads file for --refine_steps (default: the lins_0.1_vgg release)")
     parser.add_argument("--psp_weight_path", default=None,
-                        help="pSp .pdparams for --input_image (default: the inverter the generator's config names)")
+                        help="pSp or e4e file for --input_image: PaddleGAN .pdparams or the official .pt (default: "
+                             "the inverter the generator's config names, or with --encoder e4e the released e4e)")
+    parser.add_argument("--encoder", choices=ENCODERS, default="psp",
+                        help="with --input_image: the encoder family inverting photos (default psp; e4e's codes "
+                             "edit better)")
     parser.add_argument("--landmark_model", default=None,
                         help="dlib 68-landmark model for --input_image (default: from face-recognition-models)")
     parser.add_argument("--seed", type=int, default=None,
@@ -162,7 +166,7 @@ def main(argv=None):
     if args.stat_path is not None and not args.scale_by_std:
         print("note: --stat_path is only read with --scale_by_std", file=sys.stderr)
     spec = generator_spec(args)
-    psp = inverter_spec(spec, args.psp_weight_path) if args.input_image is not None else None
+    psp = inverter_spec(spec, args.psp_weight_path, args.encoder) if args.input_image is not None else None
     runtime.select_device(args.cpu)
     predictor = StyleGANv2ClipPredictor(args.output_path, direction_path=args.direction_path, stat_path=args.stat_path,
                                         clip_weight_path=args.clip_weight_path, seed=args.seed,

@@ -8,8 +8,9 @@ import functools
 
 import numpy as np
 import paddle
+from PIL import Image
 
-from ..faceutils import FaceAligner
+from ..faceutils import FaceAligner, load_rgb
 from ..models.generators.fast_synthesis import SynthesisProgram
 from ..models.generators.generator_pixel2style2pixel import INPUT_SIZE
 from ..models.loading import load_psp
@@ -33,8 +34,14 @@ class PspEncoder:
         """The decoder's synthesis network as a (compiled on CPU) ``SynthesisProgram``."""
         return SynthesisProgram(self.model.decoder)
 
-    def align(self, image):
-        """Photo (path, PIL image or uint8 RGB array) -> its largest face, FFHQ-aligned, 256x256 RGB PIL image."""
+    def align(self, image, align=True):
+        """Photo (path, PIL image or uint8 RGB array) -> its largest face, FFHQ-aligned, 256x256 RGB PIL image.
+
+        ``align=False``: the photo is an FFHQ-aligned crop already; it is only resized to 256 x 256 with
+        PIL bilinear, as pSp's and e4e's own transforms do.
+        """
+        if not align:
+            return load_rgb(image).resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR)
         return self.aligner(image, INPUT_SIZE).image
 
     def encode(self, aligned):

@@ -4,7 +4,8 @@ import re
 from ..utils.errors import UserError
 from .generators.generator_styleganv2 import default_channels
 
-CONVERT_HINT = "a rosinality (PyTorch) checkpoint converts with tools/convert_weights.py"
+CONVERT_HINT = ("PaddleGAN .pdparams, NVIDIA .pkl (TensorFlow or stylegan2-ada-pytorch) and rosinality .pt files "
+                "load as they are: docs/models.md")
 
 
 def _shape(value):

@@ -1,9 +1,10 @@
 """Build models from a ``ModelSpec``: the architecture is read from the weights, the spec's claims checked against it."""
 import paddle
 
-from ..utils.checkpoint import load_pdparams, load_state_dict_strict
+from ..utils.checkpoint import load_state_dict_strict
 from ..utils.errors import UserError
 from .architecture import CONVERT_HINT, stylegan2_architecture
+from .formats import read_generator, read_psp_file
 from .generators import Pixel2Style2Pixel, StyleGANv2Generator
 from .generators.generator_styleganv2 import default_channels
 from .zoo import model_spec, resolve
@@ -42,14 +43,15 @@ def _generator_key_is_foreign(key):
     return not key.startswith(GENERATOR_PREFIXES) or key.endswith(".blur.kernel")
 
 
-def _read_state_dict(spec, wanted):
-    """(path, state dict) of ``spec``'s weights (resolved: file, cache or download); a file holding
-    anything but a dict is refused with "<path> holds a <type>, not ``wanted``"."""
+def _read_state_dict(spec, reader, wanted):
+    """(path, state dict, extra) of ``spec``'s weights (resolved: file, cache or download) read by ``reader``
+    (``formats.read_generator`` or ``formats.read_psp_file``); a file holding anything but a dict is refused
+    with "<path> holds a <type>, not ``wanted``"."""
     path = resolve(spec.weights, arg=spec.weight_arg)
-    state_dict = load_pdparams(path, spec.weight_arg)
+    state_dict, extra = reader(path, spec.weight_arg)
     if not isinstance(state_dict, dict):
         raise UserError(f"{path} holds a {type(state_dict).__name__}, not {wanted}")
-    return path, state_dict
+    return path, state_dict, extra
 
 
 def load_stylegan2(spec=None, **flags):
@@ -57,38 +59,36 @@ def load_stylegan2(spec=None, **flags):
 
     ``spec``: a ``ModelSpec`` of kind stylegan2 (default: ``model_spec("stylegan2", **flags)``
     with PaddleGAN's argument names: model_type, weight_path, config, size, style_dim, n_mlp,
-    channel_multiplier, channels). Claims of the spec that the file contradicts, and
-    keys of the generator the model would leave unused, raise a UserError naming the arg.
+    channel_multiplier, channels). The file may be any format of ``ppgan.models.formats``
+    (PaddleGAN's, NVlabs pickles, rosinality ``.pt``); its options (``conv_clamp``, ``w_avg``) are
+    applied. Claims of the spec that the file contradicts, and keys of the generator the model would
+    leave unused, raise a UserError naming the input.
     """
     spec = spec or model_spec("stylegan2", **flags)
-    path, state_dict = _read_state_dict(spec, f"a generator state dict; pass a StyleGAN2 .pdparams with "
-                                              f"{spec.weight_arg} ({CONVERT_HINT})")
+    path, state_dict, options = _read_state_dict(spec, read_generator, f"a generator state dict; pass a StyleGAN2 "
+                                                 f"generator with {spec.weight_arg} ({CONVERT_HINT})")
     arch = stylegan2_architecture(state_dict, path)
     check_claims(arch, spec.claims, path, spec.weight_arg)
-    generator = StyleGANv2Generator(arch["size"], arch["style_dim"], arch["n_mlp"], channels=arch["channels"])
+    generator = StyleGANv2Generator(arch["size"], arch["style_dim"], arch["n_mlp"], channels=arch["channels"],
+                                    conv_clamp=options.get("conv_clamp"))
     load_state_dict_strict(generator, state_dict, source=path, arg=spec.weight_arg,
                            foreign=_generator_key_is_foreign)
+    if options.get("w_avg") is not None:
+        generator.set_w_avg(options["w_avg"])
     generator.eval()
     return generator
-
-
-def _plain_opts(opts):
-    """The ``opts`` entry of a pSp file (a dict, an object with attributes or absent) as a dict."""
-    if opts is None:
-        return {}
-    return dict(opts) if isinstance(opts, dict) else dict(vars(opts))
 
 
 def load_psp(spec=None, **flags):
     """A Pixel2Style2Pixel in eval mode; ``spec`` of kind psp (default: ``model_spec("psp", **flags)``).
 
-    The file is a state dict plus ``opts`` (PaddleGAN's pSp options, for the encoder);
-    the decoder's architecture is read from its ``decoder.*`` weights and checked
+    The file is PaddleGAN's (a state dict plus ``opts``, PaddleGAN's pSp options, for the encoder) or an
+    official pSp / e4e ``.pt`` (``formats.read_psp_file``); the decoder's architecture is read from its ``decoder.*`` weights and checked
     against the spec's claims.
     """
     spec = spec or model_spec("psp", **flags)
-    path, state_dict = _read_state_dict(spec, f"a pSp state dict; pass a pSp file with {spec.weight_arg}")
-    file_opts = _plain_opts(state_dict.pop("opts", None))
+    path, state_dict, file_opts = _read_state_dict(spec, read_psp_file,
+                                                   f"a pSp state dict; pass a pSp file with {spec.weight_arg}")
     arch = stylegan2_architecture(state_dict, path, prefix="decoder.")
     check_claims(arch, spec.claims, path, spec.weight_arg)
     opts = {**file_opts, **{key: arch[key] for key in ("size", "style_dim", "n_mlp", "channels")}}

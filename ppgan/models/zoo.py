@@ -29,6 +29,7 @@ CONFIG_DIR = next((folder for folder in (os.path.join(os.path.dirname(_PACKAGE),
                   os.path.join(os.path.dirname(_PACKAGE), "configs"))
 KINDS = ("stylegan2", "psp", "clip", "lpips")
 DEFAULT_MODELS = {"stylegan2": "ffhq-config-f", "psp": "ffhq-inversion", "clip": "ViT-B-32"}  # the one default of each kind
+ENCODERS = {"psp": "ffhq-inversion", "e4e": "ffhq-e4e"}  # the released encoder of each family (--encoder)
 STYLECLIP_FILE_ARGS = {"directions": "{direction_path}", "stats": "{stat_path}"}  # the inputs that override them
 ARCHITECTURE_KEYS = ("size", "style_dim", "n_mlp", "channel_multiplier", "channels")
 FIELDS = {"name", "kind", "weights", "architecture", "styleclip", "inverter", "decoder", "description"}
@@ -287,10 +288,18 @@ def styleclip_file(path, spec, kind):
     return resolve(entry, path, arg=arg)
 
 
-def inverter_spec(generator_spec, psp_weight_path=None):
-    """The spec of the pSp model inverting photos into ``generator_spec``'s W+: ``--psp_weight_path`` or its config's."""
-    if psp_weight_path is None and generator_spec.inverter is None:
+def inverter_spec(generator_spec, psp_weight_path=None, encoder="psp"):
+    """The spec of the encoder inverting photos into ``generator_spec``'s W+: ``psp_weight_path``, else for
+    ``encoder`` 'psp' the inverter the generator's config names, for 'e4e' the released e4e of that generator."""
+    if psp_weight_path is not None:
+        return model_spec("psp", None, psp_weight_path, weight_arg="{psp_weight_path}")
+    if encoder == "e4e":
+        released = find_model("psp", ENCODERS["e4e"])
+        if released.decoder != generator_spec.name:
+            raise UserError(f"no released e4e model inverts photos into {generator_spec.name}; pass an e4e .pt "
+                            "with {psp_weight_path}, or {latent} instead of a photo")
+        return model_spec("psp", released.name, weight_arg="{psp_weight_path}")
+    if generator_spec.inverter is None:
         raise UserError(f"no pSp model inverts photos into {generator_spec.name} (its config names no inverter); "
                         "pass {psp_weight_path}, or {latent} instead of a photo")
-    return model_spec("psp", None if psp_weight_path else generator_spec.inverter, psp_weight_path,
-                      weight_arg="{psp_weight_path}")
+    return model_spec("psp", generator_spec.inverter, weight_arg="{psp_weight_path}")
