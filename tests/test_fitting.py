@@ -7,7 +7,7 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import raises_user_error
+from conftest import FIXTURES, raises_user_error
 from PIL import Image
 
 from ppgan.inversion.fitting import LatentFitter, check_fitting_options, learning_rate
@@ -186,3 +186,22 @@ def test_cli_writes_the_three_files(problem, tmp_path):
     with raises_user_error(r"--latent_level \[8\] must name W\+ rows between 0 and 7"):
         predictor.run(str(tmp_path / "face.png"), latent_level=[8])
     assert not os.path.exists(tmp_path / "x")
+
+
+def test_cli_can_start_from_an_encoders_inversion(config_f_32px_files, random_psp_file, tmp_path, monkeypatch):
+    """--encoder psp: the starting W+ is the photo's inversion (0 steps leave it as it is)."""
+    from conftest import tool_main
+
+    from ppgan.apps.pixel2style2pixel_predictor import Pixel2Style2PixelPredictor
+
+    monkeypatch.setenv("PPGAN_MODEL_BASE_URL", (tmp_path / "no_mirror").as_uri())  # LPIPS unavailable: MSE alone
+    photo = os.path.join(FIXTURES, "face_psp_input.jpg")
+    out = tmp_path / "out"
+    tool_main("fitting")(["--input_image", photo, "--need_align", "--encoder", "psp", "--psp_weight_path",
+                          random_psp_file, "--step", "0", "--weight_path",
+                          str(config_f_32px_files / "generator.pdparams"), "--output_path", str(out)])
+    expected = Pixel2Style2PixelPredictor(weight_path=random_psp_file).invert(photo)
+    np.testing.assert_allclose(np.load(out / "dst.fitting.npy"), expected, atol=1e-5)
+    with raises_user_error("either --pre_latent or --encoder"):
+        tool_main("fitting")(["--input_image", photo, "--encoder", "e4e", "--pre_latent", str(out / "dst.fitting.npy"),
+                              "--output_path", str(tmp_path / "other")])

@@ -2,7 +2,8 @@
 
     python applications/tools/styleganv2fitting.py --input_image PHOTO [--need_align] [--start_lr 0.1]
         [--final_lr 0.025] [--latent_level 0 1 2 3 4 5] [--step 100] [--mse_weight 1]
-        [--pre_latent dst.npy] [--output_path output_dir] [model flags] [--cpu]
+        [--pre_latent dst.npy | --encoder psp|e4e [--psp_weight_path FILE]] [--output_path output_dir]
+        [model flags] [--cpu]
 
 Writes src.fitting.png (the target), dst.fitting.png (the fitted render) and
 dst.fitting.npy (W+ [18, 512], the input of styleganv2clip.py --latent), or nothing on error.
@@ -11,7 +12,9 @@ import argparse
 import os
 
 from ..apps.styleganv2fitting_predictor import StyleGANv2FittingPredictor
+from ..inversion import PhotoInverter
 from ..inversion.latents import load_latent_file
+from ..models.zoo import ENCODERS, inverter_spec
 from ..utils.errors import UserError
 from ..utils import runtime
 from .common import add_generator_args, generator_spec
@@ -28,6 +31,10 @@ def parse_args(argv):
     parser.add_argument("--step", type=int, default=100, help="optimisation steps (default 100)")
     parser.add_argument("--mse_weight", type=float, default=1.0, help="weight of the MSE term (LPIPS: 1)")
     parser.add_argument("--pre_latent", default=None, help="starting W+ .npy (e.g. pSp's dst.npy; default mean W)")
+    parser.add_argument("--encoder", choices=ENCODERS, default=None,
+                        help="start from the photo's largest face inverted by this encoder (pSp or e4e) instead")
+    parser.add_argument("--psp_weight_path", default=None,
+                        help="with --encoder: its file, .pdparams or the official .pt (default: the released one)")
     parser.add_argument("--output_path", default="output_dir", help="folder for the three output files")
     parser.add_argument("--seed", type=int, default=None, help="accepted for PaddleGAN compatibility")
     parser.add_argument("--vgg_weight_path", default=None, help="LPIPS VGG16 file (default: vgg16_official release)")
@@ -41,11 +48,19 @@ def main(argv=None):
     args = parse_args(argv)
     if not os.path.isfile(args.input_image):
         raise UserError(f"image {args.input_image} does not exist; check --input_image")
+    if args.encoder is not None and args.pre_latent is not None:
+        raise UserError("pass either --pre_latent or --encoder, not both")
     pre_latent = None if args.pre_latent is None else load_latent_file(args.pre_latent, "--pre_latent")
+    spec = generator_spec(args)
+    psp = None if args.encoder is None else inverter_spec(spec, args.psp_weight_path, args.encoder)
     runtime.select_device(args.cpu)
     predictor = StyleGANv2FittingPredictor(args.output_path, vgg_weight_path=args.vgg_weight_path,
                                            lins_weight_path=args.lins_weight_path,
-                                           landmark_model=args.landmark_model, spec=generator_spec(args))
+                                           landmark_model=args.landmark_model, spec=spec)
+    if psp is not None:
+        g = predictor.generator
+        pre_latent = PhotoInverter(landmark_model=args.landmark_model, latent_shape=(g.n_latent, g.style_dim),
+                                   spec=psp)(args.input_image)
     latent = predictor.run(args.input_image, args.need_align, args.start_lr, args.final_lr, args.latent_level,
                            args.step, args.mse_weight, pre_latent)
     print(f"wrote src.fitting.png, dst.fitting.png and dst.fitting.npy (W+ {list(latent.shape)}) "
