@@ -38,7 +38,7 @@ def test_nvidia_generators_load_directly_and_converted(name, tmp_path, capsys):
     stem = GENERATORS[name]
     source, ref = os.path.join(FIXTURES, stem + ".pkl"), _reference(stem)
     converted = tmp_path / f"stylegan2-{name}.pdparams"
-    assert "a 64 px generator" in _convert(source, converted, capsys)
+    assert "64 px, style_dim 64, n_mlp 2" in _convert(source, converted, capsys)
     assert file_format(source) == "nvlabs" and file_format(str(converted)) == "pdparams"
     for path in (source, str(converted)):
         generator = load_stylegan2(weight_path=path)

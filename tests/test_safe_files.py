@@ -160,6 +160,7 @@ def _flag_cases():
 
 FLAG_CASES = _flag_cases()
 NPY_FLAGS = ("--latent", "--pre_latent")
+MODEL_FLAGS = ("--weight_path", "--psp_weight_path")
 
 
 def _with(args, flag, value):
@@ -190,7 +191,8 @@ def test_every_flag_that_reads_a_file_refuses_crafted_files(crafted, valid_files
         assert exit_info.value.code == 2, err
         errors = [line for line in err.splitlines() if line.startswith("error: ")]
         assert len(errors) == 1 and errors[0] == err.strip().splitlines()[-1], err
-        assert expected_refusal(path, kind, container, reads_zips=tool == "convert") in errors[0], errors[0]
+        reads_zips = tool == "convert" or flag in MODEL_FLAGS  # generators and encoders may be PyTorch .pt files
+        assert expected_refusal(path, kind, container, reads_zips) in errors[0], errors[0]
         assert "Traceback" not in out + err
         assert not marker.exists()
     assert not os.path.exists(valid_files["out"])  # nothing written

@@ -53,7 +53,7 @@ def main(argv=None):
         arch = stylegan2_architecture(state_dict, args.input)
         saved = generator_file_content(state_dict, extra)
         factor = f"channel_multiplier {arch['channel_multiplier']}" if arch["channel_multiplier"] else "custom widths"
-        what = (f"a {arch['size']} px generator, style_dim {arch['style_dim']}, n_mlp {arch['n_mlp']}, {factor}"
+        what = (f"{arch['size']} px, style_dim {arch['style_dim']}, n_mlp {arch['n_mlp']}, {factor}"
                 + "".join(f", {key}" for key in saved if key not in state_dict))
     else:
         arch = stylegan2_architecture(state_dict, args.input, prefix="decoder.")

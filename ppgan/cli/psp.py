@@ -2,7 +2,7 @@
 
     python applications/tools/pixel2style2pixel.py --input_image PHOTO [--output_path output_dir]
         [--weight_path FILE | --model_type ffhq-inversion] [--no_align] [--landmark_model PATH] [--cpu]
-    python applications/tools/encoder4editing.py --input_image PHOTO --weight_path e4e_ffhq_encode.pt [...]
+    python applications/tools/encoder4editing.py --input_image PHOTO --weight_path E4E.pt [...]
 
 Writes src.png (the aligned 256x256 face), dst.png (its reconstruction by the file's own decoder)
 and dst.npy (W+ [n_latent, style_dim] with latent_avg, the input of styleganv2clip.py --latent),

@@ -20,7 +20,7 @@ from .rosinality import rosinality_to_paddle
 from .torch_files import read_torch_checkpoint
 
 SUPPORTED = ("official pSp (GradualStyleEncoder) or e4e (Encoder4Editing) checkpoints as their repositories "
-             "release them (psp_ffhq_encode.pt, e4e_ffhq_encode.pt)")
+             "release them")
 KINDS = {"GradualStyleEncoder": "psp", "Encoder4Editing": "e4e"}
 PRELU = re.compile(r"encoder\.(input_layer\.2|body\.\d+\.res_layer\.2)\.weight")
 STAGE_STARTS = [sum(units for _, units in IR_SE_50_STAGES[:i]) for i in range(len(IR_SE_50_STAGES))]
