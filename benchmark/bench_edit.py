@@ -97,7 +97,7 @@ def main():
 
         renders = 1 + sum(strength != 0 for strength in args.strengths)
         batch = args.batch_size or max(1, RENDER_PIXELS // args.size ** 2)
-        print(f"\n{args.size} px, offsets {' '.join(f'{o:g}' for o in args.offsets)} "
+        print(f"\n{args.size} px, strengths {' '.join(f'{o:g}' for o in args.strengths)} "
               f"({renders} renders with the source), render batch {batch}, "
               f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
         header = ["edit", "channels", "text s", "relevance s", "render s", "render cpu s", "cpu/render",
