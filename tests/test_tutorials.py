@@ -113,3 +113,35 @@ def test_short_commands_run_as_written_on_small_models(sandbox, config_f_32px_fi
                  "face_psp_input_aligned.png", "face_psp_input.edited.png"):
         assert (out / name).is_file(), name
     assert (sandbox / "S-ffhq-config-f.pdparams").is_file()
+
+
+def test_what_the_readme_commands_write_into_the_clone_is_ignored_by_git():
+    """The statistics step (--output_dir .), extraction (output, resume and part files) and the export write
+    into the clone's root: git ignores them, so `git status` stays clean (names from the code, not typed here)."""
+    import shutil
+
+    from ppgan.styleclip.extract import output_file_name, part_path, resume_path
+    from ppgan.styleclip.stats import s_codes_file_name, stats_file_name
+
+    if shutil.which("git") is None or not os.path.isdir(os.path.join(REPO_ROOT, ".git")):
+        pytest.skip("not a git clone")
+    directions = output_file_name("ffhq-config-f")
+    written = [s_codes_file_name("ffhq-config-f"), stats_file_name("ffhq-config-f"), directions,
+               resume_path(directions), resume_path(directions, 1, 4), part_path(directions, 1, 4),
+               "inference_model/synthesis.pdiparams", "inference_model/synthesis.json"]
+    result = subprocess.run(["git", "check-ignore", "--no-index", *written], cwd=REPO_ROOT, capture_output=True,
+                            text=True)
+    assert sorted(result.stdout.split()) == sorted(written)
+    kept = subprocess.run(["git", "check-ignore", "--no-index", "ppgan/cli/edit.py", "configs/clip-ViT-B-32.yaml"],
+                          cwd=REPO_ROOT, capture_output=True, text=True)
+    assert kept.stdout == ""
+
+
+def test_every_gpu_install_line_pins_numpy_1():
+    """PyPI's paddlepaddle-gpu 2.6.2 was built against numpy 1.x: every install line of it says so."""
+    lines = []
+    for doc in ("README.md", "docs/gpu.md", "docs/en_US/tutorials/styleclip.md", "docs/zh_CN/tutorials/styleclip.md"):
+        with open(os.path.join(REPO_ROOT, doc), encoding="utf-8") as f:
+            lines += [(doc, line) for line in f if "pip install paddlepaddle-gpu" in line]
+    assert len(lines) >= 4
+    assert [doc for doc, line in lines if '"numpy<2"' not in line] == []
