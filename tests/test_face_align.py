@@ -175,3 +175,19 @@ def test_cli_aligns_a_folder_and_reports_the_failure(tmp_path):
     for name in ("face_psp_input_aligned.png", "ffhq_e4e_0_aligned.png"):
         with Image.open(out / name) as img:
             assert img.size == (256, 256) and img.mode == "RGB"
+
+
+def test_what_a_photo_loses_on_loading_is_said_in_one_line_each(tmp_path, capsys):
+    rgb = np.full((8, 8, 3), 200, np.uint8)
+    rgba = np.dstack([rgb, np.full((8, 8), 255, np.uint8)])
+    Image.fromarray(rgba).save(tmp_path / "opaque.png")
+    rgba[:4, :, 3] = 0
+    Image.fromarray(rgba).save(tmp_path / "cutout.png")
+    frames = [Image.fromarray(np.full((8, 8, 3), value, np.uint8)) for value in (10, 250)]
+    frames[0].save(tmp_path / "clip.gif", save_all=True, append_images=frames[1:])
+    for name in ("opaque.png", "cutout.png", "clip.gif"):
+        load_rgb(str(tmp_path / name))
+    notes = capsys.readouterr().err.strip().splitlines()
+    assert notes == [f"note: {tmp_path / 'cutout.png'} has transparent pixels; they were filled with white",
+                     f"note: {tmp_path / 'clip.gif'} has 2 frames; only the first is used"]
+    assert np.asarray(load_rgb(str(tmp_path / "cutout.png")))[0, 0].tolist() == [255, 255, 255]

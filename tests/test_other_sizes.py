@@ -5,6 +5,7 @@ architecture from the file (no size flag) and names its outputs after the model.
 Eager synthesis (``PPGAN_SYNTHESIS=eager``) keeps the tools' start-up short.
 """
 import os
+import socket
 import subprocess
 import sys
 
@@ -98,8 +99,16 @@ def run_pipeline(root, size, model_flags, name, clip_path):
     return rows
 
 
+def free_port():
+    """A port nothing listens on now (tests never take the page's default 7860, which a running page may hold)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def start_page(monkeypatch, argv):
-    """Run the page's main up to launching; returns (predictor, first latent, preview size) it would serve."""
+    """Run the page's main up to launching, on a free port; returns (predictor, first latent, preview size) it
+    would serve."""
     from ppgan import page
     from ppgan.cli import app
     from ppgan.page import layout
@@ -118,11 +127,23 @@ def start_page(monkeypatch, argv):
         return Launched()
 
     monkeypatch.setattr(layout, "build_app", fake_build_app)
-    app.main(argv)
+    app.main([*argv, "--port", str(free_port())])
     return started
 
 
-def test_256px_pipeline_named_after_the_model(tmp_path, clip_path, monkeypatch):
+@pytest.fixture
+def default_port_taken():
+    """127.0.0.1:7860 held, as by a page the user left running (or already held by one)."""
+    with socket.socket() as busy:
+        try:
+            busy.bind(("127.0.0.1", 7860))
+            busy.listen()
+        except OSError:
+            pass  # something else holds it: the test runs in the same conditions
+        yield
+
+
+def test_256px_pipeline_named_after_the_model(tmp_path, clip_path, monkeypatch, default_port_taken):
     root = str(tmp_path)
     path, generator = make_model(root, 256, "tiny256")
     run_pipeline(root, 256, ["--weight_path", path], "tiny256", clip_path)

@@ -1,5 +1,6 @@
 """Load any photo as an upright 8-bit RGB PIL image."""
 import os
+import sys
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -16,7 +17,8 @@ def load_rgb(image_or_path):
 
     EXIF orientation is applied; transparency is composited on white; palette,
     grayscale, CMYK and 16-bit images become 8-bit RGB. An unreadable path
-    raises ``UserError`` naming the file.
+    raises ``UserError`` naming the file. A file that loses something on the way (transparent
+    pixels, the frames of an animation after the first) gets one ``note:`` line on stderr.
     """
     if isinstance(image_or_path, np.ndarray):
         return to_rgb(Image.fromarray(image_or_path))
@@ -26,11 +28,23 @@ def load_rgb(image_or_path):
     try:
         with Image.open(path) as img:
             img.load()
+            _note_losses(path, img)
             return to_rgb(ImageOps.exif_transpose(img))
     except FileNotFoundError as exc:
         raise UserError(f"image {path} does not exist; check the path") from exc
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise UserError(f"cannot read {path} as an image ({exc}); pass a JPEG or PNG photo") from exc
+
+
+def _note_losses(path, img):
+    """One stderr line per thing the RGB photo will not keep: transparency, animation frames after the first."""
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1:
+        print(f"note: {path} has {frames} frames; only the first is used", file=sys.stderr)
+    if img.mode in ("RGBA", "LA", "PA", "P") or "transparency" in img.info:
+        alpha = img.convert("RGBA").getchannel("A")
+        if alpha.getextrema()[0] < 255:
+            print(f"note: {path} has transparent pixels; they were filled with white", file=sys.stderr)
 
 
 def collect_images(inputs, arg="{input_image}"):
