@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import paddle
+from conftest import raises_user_error
 
 from ppgan.styleclip.directions import (auto_beta, channel_direction, channel_relevance, compute_delta_s,
                                         edit_styles, l2_normalize, load_directions, scale_by_std,
@@ -165,3 +166,16 @@ def test_wrong_direction_shapes_are_user_errors(tmp_path, rows, columns):
 def test_missing_direction_file_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         load_directions(str(tmp_path / "none.pdparams"), CHANNELS_1024, STYLE_LAYERS_1024)
+
+
+def test_auto_beta_that_keeps_no_channel_says_what_auto_chose():
+    from ppgan.styleclip.edit import edit_direction
+
+    delta_t = np.zeros(512, np.float32)
+    delta_t[0] = 1.0
+    fs3 = np.zeros((4, 512), np.float32)
+    fs3[:, 0], fs3[:, 1] = 0.05, 1.0  # |relevance| 0.05 for every channel: below the rule's lowest beta, 0.10
+    with raises_user_error(r"^--beta_threshold auto chose 0.1, the rule's lowest .* keeps no style channel: the "
+                           r"largest \|relevance\| is 0.0500; pass a number below 0.0500 with --beta_threshold"):
+        edit_direction(fs3, delta_t, "auto", [4, 3], [0])
+    assert edit_direction(fs3, delta_t, 0.04, [4, 3], [0]).moved == 4

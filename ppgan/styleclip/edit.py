@@ -12,7 +12,7 @@ import numpy as np
 
 from ..utils.checks import plain
 from ..utils.errors import UserError
-from .directions import auto_beta, channel_relevance, compute_delta_s
+from .directions import AUTO_MIN_CHANNELS, auto_beta, channel_relevance, compute_delta_s
 from .text import check_prompt_length
 
 DEFAULT_BETA = 0.12
@@ -69,7 +69,14 @@ def edit_direction(fs3, delta_t, beta, channels_lst, style_layers, channel_std=N
     (the official GUI rule); ``channel_std`` (list of [C_l]) scales each channel's move (official convention)."""
     relevance = channel_relevance(fs3, delta_t)
     beta = as_beta(beta)
-    beta = auto_beta(relevance) if beta == "auto" else beta
+    if beta == "auto":
+        beta = auto_beta(relevance)
+        largest = float(np.abs(relevance).max())
+        if largest < beta:
+            raise UserError(f"{{beta_threshold}} auto chose {beta:g}, the rule's lowest (no beta from 0.10 to 0.29 "
+                            f"keeps more than {AUTO_MIN_CHANNELS} channels), and it keeps no style channel: the "
+                            f"largest |relevance| is {largest:.4f}; pass a number below {largest:.4f} with "
+                            "{beta_threshold}, or another text")
     delta_s = compute_delta_s(fs3, delta_t, beta, channels_lst, style_layers, channel_std)
     moved = sum(np.count_nonzero(delta) for delta in delta_s)
     return EditDirection(delta_s, beta, moved, len(fs3), float(np.abs(relevance).max()))
