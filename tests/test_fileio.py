@@ -128,3 +128,15 @@ def test_a_cut_short_compiled_export_is_exported_again(isolated_cache):
     os.remove(os.path.join(directory, compiled.MANIFEST))  # an export of an older version, never verified
     compiled.cached_export("test-cut-short", "double", export)
     assert len(exports) == 3 and compiled.export_complete(directory, "double")
+
+
+def test_a_broken_symlink_as_output_folder_is_named_as_such(tmp_path):
+    link = tmp_path / "out"
+    os.symlink(tmp_path / "gone", link)
+    for folder, where in ((link, ""), (link / "sub", f" (inside {link})")):
+        with pytest.raises(UserError) as info:
+            fileio.check_writable_dir(str(folder), "--output_path")
+        assert str(info.value) == (f"output folder {folder}{where} is a broken symbolic link to {tmp_path / 'gone'}; "
+                                   "create its target or pass another --output_path")
+    (tmp_path / "gone").mkdir()
+    fileio.check_writable_dir(str(link / "sub"), "--output_path")  # a working link is a folder like any other

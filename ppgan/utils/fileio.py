@@ -264,6 +264,10 @@ def check_writable_dir(directory, arg="{output_path}"):
     existing = directory
     while not os.path.lexists(existing):
         existing = os.path.dirname(existing)
+    if os.path.islink(existing) and not os.path.exists(existing):
+        where = "" if existing == directory else f" (inside {existing})"
+        raise UserError(f"output folder {directory}{where} is a broken symbolic link to {os.readlink(existing)}; "
+                        f"create its target or pass another {arg}")
     if not os.path.isdir(existing):
         what = "is a file" if existing == directory else f"is inside {existing}, a file"
         raise UserError(f"output folder {directory} {what}, not a folder; pass another {arg}")
