@@ -205,3 +205,40 @@ def test_cli_can_start_from_an_encoders_inversion(config_f_32px_files, random_ps
     with raises_user_error("either --pre_latent or --encoder"):
         tool_main("fitting")(["--input_image", photo, "--encoder", "e4e", "--pre_latent", str(out / "dst.fitting.npy"),
                               "--output_path", str(tmp_path / "other")])
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--step", "-5"], r"--step -5 is negative"),
+    (["--start_lr", "0"], r"learning rates 0.0, 0.025 must be positive"),
+    (["--mse_weight", "nan"], r"--mse_weight nan must be a number >= 0"),
+    (["--latent_level", "-1"], r"--latent_level \[-1\] must name W\+ rows 0 or more"),
+])
+def test_cli_checks_its_values_before_any_file_is_fetched(flags, message, monkeypatch):
+    """A bad value is refused before the generator or LPIPS is looked for: no download, no waiting on a network."""
+    from conftest import tool_main
+
+    from ppgan.utils import download
+
+    def no_download(*args):
+        raise AssertionError("a download was attempted before the values were checked")
+
+    monkeypatch.setattr(download, "_download", no_download)
+    photo = os.path.join(FIXTURES, "face_psp_input.jpg")
+    with raises_user_error(message):
+        tool_main("fitting")(["--input_image", photo, *flags])
+
+
+def test_predictor_fetches_lpips_only_after_the_options_are_checked(problem, tmp_path, monkeypatch):
+    """PaddleGAN's API: a bad ``run`` option fails before any LPIPS file is looked for."""
+    from ppgan.apps.styleganv2fitting_predictor import StyleGANv2FittingPredictor
+    from ppgan.inversion import fitting
+
+    generator = problem[0]
+    weight_path = str(tmp_path / "generator.pdparams")
+    paddle.save(generator.state_dict(), weight_path)
+    fetched = []
+    monkeypatch.setattr(fitting, "load_lpips", lambda *paths: fetched.append(paths) or (None, "test"))
+    predictor = StyleGANv2FittingPredictor(str(tmp_path / "out"), weight_path=weight_path, **GENERATOR)
+    with raises_user_error(r"--step -1 is negative"):
+        predictor.run(os.path.join(FIXTURES, "face_psp_input.jpg"), step=-1)
+    assert fetched == []

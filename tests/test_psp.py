@@ -200,3 +200,18 @@ def test_ffhq_inversion_size_forward():
     with paddle.no_grad():
         image, latents = model(random_faces())
     assert image.shape == [1, 3, 1024, 1024] and latents.shape == [1, 18, 512]
+
+
+def test_cli_shows_no_progress_bar_before_its_weights_are_found(tmp_path, capsys, monkeypatch):
+    """Weights that cannot be had stop the tool with one line, and no 'pSp 0% encoding' bar is drawn before it."""
+    spec = importlib.util.spec_from_file_location("pixel2style2pixel_tool", CLI)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    monkeypatch.setenv("PPGAN_MODEL_BASE_URL", (tmp_path / "no_mirror").as_uri())
+    monkeypatch.setattr("ppgan.utils.download.BACKOFF", 0.0)
+    with pytest.raises(SystemExit) as info:
+        run_cli(tool.main, ["--input_image", PORTRAIT, "--output_path", str(tmp_path / "out")])
+    assert info.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: could not download"), lines
+    assert not (tmp_path / "out").exists()

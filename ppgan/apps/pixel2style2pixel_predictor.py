@@ -42,6 +42,7 @@ class Pixel2Style2PixelPredictor(PspEncoder):
         check_writable_dir(self.output_path)
         check_output_files(paths)
         src = self.align(image, align)  # before the bar: a photo without a face is one line
+        _ = self.model  # so are weights that cannot be found or read
         with tqdm(total=2, desc="pSp", unit="step", file=sys.stderr) as bar:
             bar.set_postfix_str("encoding")
             latent = self.encode(src)

@@ -1,4 +1,5 @@
 """PaddleGAN's fitting predictor: a generator and LPIPS; ``run`` fits W+ to one photo (``ppgan.inversion.fitting``)."""
+import functools
 import os
 
 import numpy as np
@@ -33,8 +34,13 @@ class StyleGANv2FittingPredictor(StyleGANv2Predictor):
                  spec=None, vgg_weight_path=None, lins_weight_path=None, landmark_model=None):
         super().__init__(output_path, weight_path, model_type, seed, size, style_dim, n_mlp, channel_multiplier,
                          channels, config, spec)
-        self.fitter = build_fitter(self.generator, vgg_weight_path, lins_weight_path)
+        self.lpips_weight_paths = vgg_weight_path, lins_weight_path
         self.landmark_model = landmark_model
+
+    @functools.cached_property
+    def fitter(self):
+        """The ``LatentFitter``, made on first use: LPIPS weights are fetched only once the options are checked."""
+        return build_fitter(self.generator, *self.lpips_weight_paths)
 
     def run(self, image, need_align=False, start_lr=0.1, final_lr=0.025, latent_level=DEFAULT_LATENT_LEVEL,
             step=100, mse_weight=1.0, pre_latent=None):

@@ -13,10 +13,12 @@ import os
 
 from ..apps.styleganv2fitting_predictor import StyleGANv2FittingPredictor
 from ..inversion import PhotoInverter
+from ..inversion.fitting import check_fitting_options
 from ..inversion.latents import load_latent_file
 from ..models.zoo import ENCODERS, inverter_spec
-from ..utils.errors import UserError
 from ..utils import runtime
+from ..utils.errors import UserError
+from ..utils.fileio import check_writable_dir
 from .common import add_generator_args, generator_spec
 
 
@@ -50,6 +52,8 @@ def main(argv=None):
         raise UserError(f"image {args.input_image} does not exist; check --input_image")
     if args.encoder is not None and args.pre_latent is not None:
         raise UserError("pass either --pre_latent or --encoder, not both")
+    check_fitting_options(None, args.latent_level, args.step, args.start_lr, args.final_lr, args.mse_weight)
+    check_writable_dir(args.output_path)
     pre_latent = None if args.pre_latent is None else load_latent_file(args.pre_latent, "--pre_latent")
     spec = generator_spec(args)
     psp = None if args.encoder is None else inverter_spec(spec, args.psp_weight_path, args.encoder)

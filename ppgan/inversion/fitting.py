@@ -29,10 +29,15 @@ def learning_rate(step, steps, start_lr, final_lr):
 
 
 def check_fitting_options(n_latent, latent_level, steps, start_lr, final_lr, mse_weight):
-    """UserError for options fitting cannot use; returns the sorted distinct W+ rows."""
-    rows = sorted(set(int(row) for row in latent_level))
-    if not rows or rows[0] < 0 or rows[-1] >= n_latent:
-        raise UserError(f"{{latent_level}} {list(latent_level)} must name W+ rows between 0 and {n_latent - 1}")
+    """UserError for options fitting cannot use; returns the sorted distinct W+ rows.
+
+    ``n_latent``: the generator's W+ rows, or None before it is loaded (the rows' upper bound is then
+    left to the check made once it is).
+    """
+    rows = sorted({int(row) for row in latent_level})
+    if not rows or rows[0] < 0 or (n_latent is not None and rows[-1] >= n_latent):
+        bound = "0 or more" if n_latent is None else f"between 0 and {n_latent - 1}"
+        raise UserError(f"{{latent_level}} {list(latent_level)} must name W+ rows {bound}")
     if steps < 0:
         raise UserError(f"{{step}} {steps} is negative; pass the number of optimisation steps, e.g. 100")
     if not (start_lr > 0 and final_lr > 0 and np.isfinite(start_lr) and np.isfinite(final_lr)):
