@@ -84,7 +84,8 @@ def test_download_then_cache(server, cache, tmp_path):
 
     assert resolve_weights(TINY) == path
     assert len(server.requests) == 1
-    assert cache_listing(cache) == ["tiny.pdparams"]
+    assert cache_listing(cache) == ["tiny.pdparams", "tiny.pdparams.size"]
+    assert (cache / "tiny.pdparams.size").read_text() == f"{len(PAYLOAD)}\n"
     assert not (tmp_path / "pretrained_models").exists()
 
 
@@ -123,6 +124,67 @@ def test_truncated_transfer_is_retried(server, cache):
     with open(path, "rb") as f:
         assert f.read() == PAYLOAD
     assert len(server.requests) == 2
+
+
+def test_a_cached_file_cut_short_after_its_download_is_fetched_again(server, cache, capsys):
+    """Without an md5 the recorded size tells: a cached file shorter than what arrived is fetched again."""
+    path = resolve_weights(TINY_NO_MD5)
+    with open(path, "r+b") as f:
+        f.truncate(len(PAYLOAD) // 2)
+    download._verified.clear()  # as in a new process (the fixture restores the set)
+    capsys.readouterr()
+    assert resolve_weights(TINY_NO_MD5) == path
+    with open(path, "rb") as f:
+        assert f.read() == PAYLOAD
+    assert len(server.requests) == 2
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning")]
+    assert warnings == [f"warning: cached {path} is {len(PAYLOAD) // 2} bytes but {len(PAYLOAD)} were downloaded; "
+                        "downloading it again"]
+
+
+@pytest.mark.parametrize("reader", ["pdparams", "torch zip"])
+def test_a_cached_file_that_fails_to_read_is_deleted_and_fetched_again_next_run(server, cache, reader):
+    """A damaged cached file with no size record (copied in, or cached by an older version): its reader
+    says so in one line and deletes it, and the next run downloads it anew."""
+    import pickle
+    import zipfile
+
+    import numpy as np
+
+    from ppgan.models.formats.torch_files import read_torch_checkpoint
+    from ppgan.utils.checkpoint import load_pdparams
+
+    name = "tiny.pdparams" if reader == "pdparams" else "tiny.pt"
+    if reader == "pdparams":
+        (server.models / name).write_bytes(pickle.dumps({"w": np.arange(4096, dtype=np.float32)}, protocol=4))
+        read = load_pdparams
+    else:
+        with zipfile.ZipFile(server.models / name, "w") as archive:
+            archive.writestr("archive/data.pkl", pickle.dumps({"w": list(range(4096))}, protocol=2))
+            archive.writestr("archive/version", "3\n")
+        read = functools.partial(read_torch_checkpoint, supported="test checkpoints")
+    weight = Weight(name, None, "http://127.0.0.1:9/" + name)
+    path = resolve_weights(weight)
+    intact = read(path)
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+    os.remove(path + download.SIZE_SUFFIX)
+    with raises_user_error(f"{path} .*it was a cached download and was deleted: run the command again to "
+                           "download it anew"):
+        read(path)
+    assert cache_listing(cache) == []
+    assert str(read(resolve_weights(weight))) == str(intact)
+    assert len(server.requests) == 2
+
+
+def test_a_damaged_file_of_the_user_is_not_deleted(tmp_path):
+    from ppgan.utils.checkpoint import load_pdparams
+
+    damaged = tmp_path / "mine.pdparams"
+    damaged.write_bytes(b"\x80\x04\x95")
+    with raises_user_error(r"mine.pdparams is not a readable .*download or copy it again, or pass another file"):
+        load_pdparams(str(damaged))
+    assert damaged.exists()
 
 
 def test_bad_md5_leaves_nothing(server, cache):

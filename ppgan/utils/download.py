@@ -5,6 +5,11 @@ read from ``configs/``), which hands the ``Weight`` over; this module only fetch
 are cached in ``$PPGAN_HOME`` (default ``~/.cache/ppgan``). They come from their
 release URL, or from ``$PPGAN_MODEL_BASE_URL`` + file name when that is set (a
 mirror; ``file://`` URLs work too).
+
+Most releases publish no md5, so beside each downloaded file ``<file>.size`` records how
+many bytes arrived; a cached file of another size (cut short on a full disk, by a copy, by
+a crash of the file system) is fetched again. A cached file that still fails to read is
+deleted by its reader (``discard_damaged_download``), so the next run fetches it anew.
 """
 import collections
 import hashlib
@@ -27,6 +32,7 @@ RETRIES = 2
 BACKOFF = 1.0
 TIMEOUT = 30
 CHUNK = 1 << 20
+SIZE_SUFFIX = ".size"
 
 _verified = set()
 
@@ -76,16 +82,54 @@ def _file_md5(path):
     return md5.hexdigest()
 
 
+def _recorded_size(path):
+    """The byte count recorded when ``path`` was downloaded, or None (no record, or an unreadable one)."""
+    try:
+        with open(path + SIZE_SUFFIX) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def _cache_ok(path, md5):
-    """Check a cached file's md5 once per process; remove it if it is wrong."""
-    if md5 is None or path in _verified:
+    """Check a cached file once per process, by its md5 or else by its recorded size; remove it if it is wrong."""
+    if path in _verified:
         return True
-    if _file_md5(path) == md5:
-        _verified.add(path)
-        return True
-    print(f"warning: cached {path} has a wrong md5; downloading it again", file=sys.stderr)
-    os.remove(path)
-    return False
+    if md5 is not None:
+        if _file_md5(path) != md5:
+            print(f"warning: cached {path} has a wrong md5; downloading it again", file=sys.stderr)
+            _remove_cached(path)
+            return False
+    else:
+        expected, size = _recorded_size(path), os.path.getsize(path)
+        if expected is not None and size != expected:
+            print(f"warning: cached {path} is {size} bytes but {expected} were downloaded; downloading it again",
+                  file=sys.stderr)
+            _remove_cached(path)
+            return False
+    _verified.add(path)
+    return True
+
+
+def _remove_cached(path):
+    """Delete a cached file and its size record."""
+    for name in (path, path + SIZE_SUFFIX):
+        if os.path.lexists(name):
+            os.remove(name)
+
+
+def discard_damaged_download(path):
+    """Delete ``path`` if it is a file of the weight cache, so the next run fetches it anew; say what to do next.
+
+    For readers that found ``path`` unreadable: returns the end of their error message (a cached download
+    is deleted and fetched again on the next run; any other file is the user's to replace).
+    """
+    path = os.path.abspath(path)
+    if os.path.dirname(os.path.realpath(path)) == os.path.realpath(cache_dir()) and os.path.isfile(path):
+        _remove_cached(path)
+        _verified.discard(path)
+        return "it was a cached download and was deleted: run the command again to download it anew"
+    return "download or copy it again"
 
 
 def _download(weight, path, arg):
@@ -109,6 +153,9 @@ def _download(weight, path, arg):
         if weight.md5 is not None and md5 != weight.md5:
             raise UserError(f"downloaded {weight.file} from {url} has md5 {md5} instead of {weight.md5} "
                             f"and was deleted; download it yourself and pass {arg} PATH")
+    with atomic_path(path + SIZE_SUFFIX) as tmp:
+        with open(tmp, "w") as f:
+            f.write(f"{os.path.getsize(path)}\n")
     _verified.add(path)
 
 

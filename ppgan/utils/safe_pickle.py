@@ -19,6 +19,7 @@ import pickle
 
 import numpy as np
 
+from .download import discard_damaged_download
 from .errors import UserError
 
 
@@ -125,4 +126,4 @@ def read_pickle(path, arg, what=".pdparams file"):
         raise
     except Exception as exc:  # a damaged pickle raises many types
         raise UserError(f"{path} is not a readable {what} ({type(exc).__name__}); "
-                        f"download it again or pass another file with {arg}") from None
+                        f"{discard_damaged_download(path)}, or pass another file with {arg}") from None

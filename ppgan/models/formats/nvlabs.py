@@ -11,6 +11,7 @@ and the options such a generator needs beyond PaddleGAN's file (``conv_clamp``, 
 """
 import os
 
+from ...utils.download import discard_damaged_download
 from ...utils.errors import UserError
 from ...utils.safe_pickle import DATA_GLOBALS, ZIP_MAGIC, unpickle
 from .nvlabs_ada import ADA_GLOBALS, ada_generator
@@ -44,7 +45,7 @@ def read_nvlabs_generator(path):
     except UserError:
         raise
     except Exception as exc:  # a truncated or damaged pickle raises many types
-        raise UserError(f"{source} is truncated or damaged ({type(exc).__name__}); download or copy it "
-                        "again") from None
+        raise UserError(f"{source} is truncated or damaged ({type(exc).__name__}); "
+                        f"{discard_damaged_download(path)}") from None
     state_dict, options = (tf_generator if isinstance(network, tuple) else ada_generator)(network, path)
     return rosinality_to_paddle(state_dict), options

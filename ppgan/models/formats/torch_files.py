@@ -13,6 +13,7 @@ import zipfile
 
 import numpy as np
 
+from ...utils.download import discard_damaged_download
 from ...utils.errors import UserError
 from ...utils.safe_pickle import RefusedGlobal, unpickle
 
@@ -71,7 +72,7 @@ def read_torch_checkpoint(path, supported, arg="input"):
         what = ("a plain pickle (an NVlabs .pkl, or a PyTorch file older than 1.6), which this tool does not read; "
                 "convert NVlabs models with rosinality's convert_weight.py first, re-save old files with a recent "
                 "torch.save, or" if head[:1] == b"\x80" else "not a PyTorch checkpoint (no zip archive, or a truncated "
-                "one);")
+                f"one): {discard_damaged_download(path)}, or")
         raise UserError(f"{{{arg}}} {path} is {what} pass one of the {supported}") from None
     with archive:
         names = archive.namelist()
@@ -99,4 +100,4 @@ def read_torch_checkpoint(path, supported, arg="input"):
             raise
         except (KeyError, zipfile.BadZipFile, EOFError, ValueError, OSError, pickle.UnpicklingError) as exc:
             raise UserError(f"{{{arg}}} {path} is damaged ({type(exc).__name__}: {str(exc)[:80]}); "
-                            "download or copy it again") from None
+                            f"{discard_damaged_download(path)}") from None
