@@ -5,6 +5,7 @@ from ..apps.styleganv2clip_predictor import StyleGANv2ClipPredictor
 from ..inversion import PhotoInverter
 from ..models.zoo import ENCODERS, inverter_spec
 from ..page.service import BETA_RANGE, PREVIEW_SIZE
+from ..page.session import remove_export_folders
 from ..styleclip.edit import DEFAULT_BETA, DEFAULT_STRENGTH, as_beta, as_strengths
 from ..styleclip.text import TEMPLATE_SETS
 from ..utils import runtime
@@ -50,7 +51,7 @@ def app_parser():
 
 
 def main(argv=None):
-    """Check the flags, load the models, serve the page until interrupted."""
+    """Check the flags, load the models, serve the page until interrupted; then remove the page's export folders."""
     args = app_parser().parse_args(argv)
     beta = as_beta(args.beta_threshold)
     as_strengths(args.direction_offset)
@@ -78,5 +79,8 @@ def main(argv=None):
 
     app = build_app(predictor, latent, args.neutral, args.target, args.direction_offset, beta, args.preview_size,
                     inverter)
-    launch_app(app, server_name=args.host, server_port=args.port)
+    try:
+        launch_app(app, server_name=args.host, server_port=args.port)  # returns when interrupted (Ctrl-C)
+    finally:
+        remove_export_folders()  # the page's exports, whichever way the server stops
 

@@ -4,16 +4,16 @@
 it. Every event that touches Paddle runs in one Gradio queue, one at a time; the models
 run on the model thread (``Editor``). Importing this module imports Gradio (seconds).
 """
-import os
-
 import gradio as gr
 import numpy as np
 from PIL import Image
 
+from ..faceutils import load_rgb
 from ..styleclip.edit import DEFAULT_BETA, DEFAULT_STRENGTH, as_beta, as_strengths
 from ..utils.errors import UserError
 from .service import BETA_RANGE, PREVIEW_SIZE, Editor
-from .session import EditSession, photo_face
+from .session import EditSession, PhotoFaces, photo_face
+from .words import NEW_FACE, channel_message, error_message, face_choices, face_message, slider_value
 
 STRENGTH_RANGE = (-10.0, 10.0)
 STRIP_STRENGTHS = "-5 -2.5 0 2.5 5"
@@ -65,21 +65,6 @@ def parse_strengths(text):
     return as_strengths(values)
 
 
-def channel_message(direction, neutral, target, preview_size=None):
-    """Status line of an edit: how many channels move, at which beta."""
-    where = f" (preview {preview_size} px)" if preview_size else ""
-    return (f"'{neutral}' -> '{target}': beta {direction.beta:g} moves **{direction.moved}** of "
-            f"{direction.channels} style channels (max |r| {direction.max_relevance:.3f}){where}")
-
-
-def error_message(exc, path=None):
-    """Status line of a UserError; a server-side upload ``path`` in it is shown as the uploaded file's name."""
-    text = str(exc)
-    if path:
-        text = text.replace(path, os.path.basename(path))
-    return f"**Error:** {text}"
-
-
 class Page:
     """One page's components and event handlers.
 
@@ -112,6 +97,8 @@ class Page:
         if self.photo_inverter is not None:
             with gr.Tab("Photo"):
                 self.photo = gr.File(label="Face photo", file_types=["image"], type="filepath", elem_id="photo")
+                self.photo_state = gr.State()  # the photo's faces: a PhotoFaces
+                self.face_menu = gr.Dropdown(label="Face", choices=[], visible=False, elem_id="face")
                 with gr.Row():
                     self.aligned = gr.Image(label="Aligned photo", format="png", interactive=False,
                                             elem_id="aligned", elem_classes="fit")
@@ -158,24 +145,32 @@ class Page:
         queued = dict(concurrency_limit=1, concurrency_id=MODEL_QUEUE)
         face_outputs = [self.session_state, self.original, self.edited, self.edited_photo, self.strength_slider,
                         self.history, self.base_id_box, self.status]
+        if self.photo_inverter is not None:
+            face_outputs.append(self.face_menu)  # hidden for a face without a photo
         edit_inputs = [self.session_state, self.neutral_box, self.target_box, self.beta_slider, self.auto_box,
                        self.strength_slider, self.base_id_box]
         preview_outputs = [self.edited, self.status]
-        edit_outputs = preview_outputs + [self.edited_photo]
+        edit_outputs = preview_outputs + [self.edited_photo, self.strength_slider, self.beta_slider]
+        # The sliders' values reach the handlers as the browser sent them (their number boxes take any text):
+        # Gradio's own range check would fail the event; the handlers clamp them and say so.
+        queued_edit = dict(queued, preprocess=False)
         app.load(self.start, None, face_outputs, **queued)
         self.sample.click(self.pick_seed, [self.session_state, self.seed], face_outputs, **queued)
         self.latent_file.upload(self.pick_latent, [self.session_state, self.latent_file], face_outputs, **queued)
         if self.photo_inverter is not None:
-            self.photo.upload(self.pick_photo, [self.session_state, self.photo],
-                              face_outputs + [self.photo, self.aligned, self.inversion], **queued)
+            photo_outputs = face_outputs + [self.photo_state, self.aligned, self.inversion]
+            self.photo.upload(self.pick_photo, [self.session_state, self.photo], photo_outputs + [self.photo],
+                              **queued)
+            self.face_menu.input(self.pick_face, [self.session_state, self.photo_state, self.face_menu],
+                                 photo_outputs, **queued)
         for event in (self.apply.click, self.target_box.submit, self.neutral_box.submit, self.auto_box.input):
-            event(self.full, edit_inputs, edit_outputs, **queued)
-        self.examples.load_input_event.then(self.full, edit_inputs, edit_outputs, **queued)
+            event(self.full, edit_inputs, edit_outputs, **queued_edit)
+        self.examples.load_input_event.then(self.full, edit_inputs, edit_outputs, **queued_edit)
         for slider in (self.strength_slider, self.beta_slider):
             slider.input(self.preview, edit_inputs, preview_outputs, show_progress="hidden",
-                         trigger_mode="always_last", **queued)
+                         trigger_mode="always_last", **queued_edit)
             slider.release(self.full, edit_inputs, edit_outputs, show_progress="minimal", trigger_mode="always_last",
-                           **queued)
+                           **queued_edit)
         self.accept.click(self.accept_edit, self.session_state, face_outputs, **queued)
         self.undo.click(self.undo_edit, self.session_state, face_outputs, **queued)
         self.reset.click(self.reset_face, self.session_state, face_outputs, **queued)
@@ -201,13 +196,14 @@ class Page:
                 beta = "auto" if self.auto else self.first_beta
                 shown[self.edited] = new.edit(self.neutral, self.target, beta, self.first_strength)
                 shown[self.strength_slider] = self.first_strength
-                shown[self.status] = channel_message(new.direction, self.neutral, self.target)
+                shown[self.status] = channel_message(new.direction, self.neutral, self.target, self.first_strength)
             except UserError as exc:
                 shown[self.status] = error_message(exc)
         return shown
 
-    def picked(self, old, make_session, source, progress, upload=None):
-        """A new face from ``make_session(source)``; the ``old`` session's export is deleted."""
+    def picked(self, old, make_session, source, progress, upload=None, message=NEW_FACE):
+        """A new face from ``make_session(source)``, shown with the status ``message``; the ``old`` session's
+        export is deleted. A face without a photo hides the Face menu."""
         progress(0, desc="Loading the face")
         try:
             session = make_session(source)
@@ -215,7 +211,10 @@ class Page:
             return {self.status: error_message(exc, upload)}
         if old is not None:
             old.close()
-        return self.face_shown(session, "New face: type a target description, then move the strength slider.")
+        shown = self.face_shown(session, message)
+        if self.photo_inverter is not None and session.photo is None:
+            shown[self.face_menu] = gr.update(visible=False)
+        return shown
 
     def pick_seed(self, old, seed, progress=gr.Progress()):
         return self.picked(old, lambda seed: EditSession(self.editor, self.editor.seed_latent(seed)), seed, progress)
@@ -227,32 +226,67 @@ class Page:
                            progress, path)
 
     def pick_photo(self, old, path, progress=gr.Progress()):
+        """A photo: every face aligned (largest first), the largest inverted and edited; the Face menu (a group
+        photo) picks another."""
         if path is None:
             return {self.status: gr.skip()}
-        inverted = []
+        progress(0, desc="Finding the faces")
+        try:
+            photo = load_rgb(path)
+            faces = self.editor.model_thread.call(self.photo_inverter.align, photo, None, path)
+        except UserError as exc:
+            return {self.status: error_message(exc, path), self.photo: None}
+        return {**self.photo_face_shown(old, PhotoFaces(path, photo, faces), 0, progress),
+                self.photo: None}  # the upload area is ready for the next photo
 
-        def photo_session(path):
-            inverted.append(self.editor.model_thread.call(self.photo_inverter.invert, path, 1, "ignore"))
-            return EditSession(self.editor, inverted[0].latents[0], photo_face(path, inverted[0]))
+    def pick_face(self, old, photo_faces, index, progress=gr.Progress()):
+        """Another face of the photo, from the Face menu."""
+        if photo_faces is None or index is None or (old is not None and old.photo is not None
+                                                    and old.photo.index == index):
+            return {self.status: gr.skip()}
+        return self.photo_face_shown(old, photo_faces, int(index), progress)
 
-        shown = self.picked(old, photo_session, path, progress, path)
+    def photo_face_shown(self, old, photo_faces, index, progress):
+        """Face ``index`` of ``photo_faces`` inverted and picked, with the Face menu and the aligned face."""
+        face, count = photo_faces.faces[index], len(photo_faces.faces)
+
+        def photo_session(face):
+            latent = self.editor.model_thread.call(self.photo_inverter.latents, photo_faces.photo, [face])[0]
+            return EditSession(self.editor, latent, photo_face(photo_faces.path, photo_faces.photo, face))
+
+        shown = self.picked(old, photo_session, face, progress, photo_faces.path, face_message(index, count))
         if self.session_state in shown:
-            shown.update({self.aligned: np.asarray(inverted[0].faces[0].image), self.inversion: shown[self.original]})
-        return {**shown, self.photo: None}  # the upload area is ready for the next photo
+            shown.update({self.aligned: np.asarray(face.image), self.inversion: shown[self.original],
+                          self.photo_state: photo_faces,
+                          self.face_menu: gr.update(choices=face_choices(count), value=index, visible=count > 1)})
+        return shown
 
     def edit(self, session, neutral, target, beta, auto, strength, base_id=None, preview=False):
-        """Render the edit (a preview: at the preview size, without the pasted photo)."""
+        """Render the edit (a preview: at the preview size, without the pasted photo).
+
+        The sliders' values come as the browser sent them: one out of its range is clamped to it (a full
+        render also moves the slider there), and the status line says so; one that is not a number renders
+        nothing and the status line asks for one.
+        """
         if base_id is not None and int(base_id) != session.base_id:
             return {self.status: gr.skip()}  # sent for a face the page no longer shows (e.g. a late slider release)
+        (strength, strength_note), (beta, beta_note) = (slider_value(strength, STRENGTH_RANGE, "Strength"),
+                                                        slider_value(beta, BETA_RANGE, "Beta"))
+        notes = "".join(f"{note} " for note in (strength_note, beta_note) if note)
+        if strength is None or beta is None:
+            return {self.status: notes}
+        moved = {} if preview else {slider: value for slider, value, note in (
+            (self.strength_slider, strength, strength_note), (self.beta_slider, beta, beta_note)) if note}
         try:
             image = session.edit(neutral, target, "auto" if auto else beta, strength, preview)
         except UserError as exc:
-            shown = {self.edited: session.base_image, self.status: error_message(exc)}
-        else:
-            if image is None:
-                return {self.status: gr.skip()}
-            shown = {self.edited: image, self.status: channel_message(session.direction, neutral, target,
-                                                                      self.editor.preview_size if preview else None)}
+            return {self.edited: session.base_image, self.status: notes + error_message(exc), **moved,
+                    **({} if preview else {self.edited_photo: display_copy(session.pasted)})}
+        if image is None and not notes:
+            return {self.status: gr.skip()}
+        status = notes + channel_message(session.direction, neutral, target, strength,
+                                         self.editor.preview_size if preview else None)
+        shown = {self.status: status, **moved} if image is None else {self.edited: image, self.status: status, **moved}
         return shown if preview else {**shown, self.edited_photo: display_copy(session.pasted)}  # previews: no photo
 
     def full(self, session, neutral, target, beta, auto, strength, base_id=None, progress=gr.Progress()):
@@ -299,9 +333,9 @@ def build_app(predictor, latent=None, neutral="face", target="", strength=DEFAUL
     ``latent``: the first face (W+ [n_latent, style_dim]; None: the predictor's seed);
     neutral, target, strength, beta ('auto' or a number): the first edit (applied at once when
     ``target`` is given; otherwise the strength starts at 0); ``photo_inverter``: a ``PhotoInverter``
-    (``invert(path, max_faces, extra_faces)`` -> ``InvertedPhoto``), which adds the Photo tab and,
-    for a photo's face, the edited photo; ``delete_cache``: Gradio's (every s, older than s)
-    clean-up of its cached uploads and images.
+    (``align(photo, max_faces, name)`` -> its faces, ``latents(photo, faces)`` -> their W+), which adds the
+    Photo tab (with a Face menu for a group photo) and, for a photo's face, the edited photo;
+    ``delete_cache``: Gradio's (every s, older than s) clean-up of its cached uploads and images.
     """
     page = Page(Editor(predictor, preview_size, eager), latent, neutral, target, strength, beta, photo_inverter)
     with gr.Blocks(title="StyleCLIP global directions", delete_cache=delete_cache) as app:

@@ -3,8 +3,10 @@
 ``EditSession`` is the page's state machine: pick a face (a seed, a W+ .npy or a photo's
 ``PhotoFace``), edit it (text direction at a strength), accept the edit as the start of the
 next one, undo, reset, export the edit command's files. Its model calls go to an ``Editor``
-(``ppgan.page.service``).
+(``ppgan.page.service``). Export folders live in the system's temporary folder until the
+session drops them, and ``remove_export_folders`` removes those left when the process exits.
 """
+import atexit
 import collections
 import itertools
 import os
@@ -19,14 +21,30 @@ from ..styleclip.outputs import DST_NAME, SRC_NAME, STRIP_NAME, STYLES_NAME, str
 from ..styleclip.directions import edit_styles
 from ..utils.errors import UserError
 
-PhotoFace = collections.namedtuple("PhotoFace", "stem photo quad")
+PhotoFace = collections.namedtuple("PhotoFace", "stem photo quad index count")
 PhotoFace.__doc__ = ("The photo a page's face came from: stem (the upload's file name without extension), "
-                     "photo (uint8 [H, W, 3]) and quad (float64 [4, 2], the face's alignment quad in it).")
+                     "photo (uint8 [H, W, 3]), quad (float64 [4, 2], the face's alignment quad in it), index "
+                     "(0: the photo's largest face) and count (the photo's faces).")
+PhotoFaces = collections.namedtuple("PhotoFaces", "path photo faces")
+PhotoFaces.__doc__ = ("A photo uploaded to the page: path (the upload), photo (RGB PIL image) and faces (its "
+                      "``AlignedFace`` list, largest first), one of which the page edits.")
+EXPORT_PREFIX = "styleclip_app_"  # export folders: <system temporary folder>/styleclip_app_*
+_EXPORT_FOLDERS = set()  # every export folder of the process not yet removed
 
 
-def photo_face(path, inverted):
-    """PhotoFace of the largest face of ``inverted`` (the ``InvertedPhoto`` of the upload at ``path``)."""
-    return PhotoFace(os.path.splitext(os.path.basename(path))[0], np.asarray(inverted.photo), inverted.faces[0].quad)
+def photo_face(path, photo, face):
+    """PhotoFace of ``face`` (an ``AlignedFace``) of ``photo`` (RGB PIL image), the upload at ``path``."""
+    return PhotoFace(os.path.splitext(os.path.basename(path))[0], np.asarray(photo), face.quad, face.index,
+                     face.face_count)
+
+
+def remove_export_folders():
+    """Remove every export folder of the process (the server stops: the page can no longer offer them)."""
+    while _EXPORT_FOLDERS:
+        shutil.rmtree(_EXPORT_FOLDERS.pop(), ignore_errors=True)
+
+
+atexit.register(remove_export_folders)  # at any exit of the interpreter, behind the command's own clean-up
 
 
 _BASE_IDS = itertools.count(1)
@@ -140,7 +158,8 @@ class EditSession:
             known[strength] = self.editor.render(edit_styles(self.base, self.direction.delta_s, strength))
         faces = [known[strength] for strength in strengths]
         images = np.stack([self.base_image] + faces)[None]
-        folder = tempfile.mkdtemp(prefix="styleclip_app_")
+        folder = tempfile.mkdtemp(prefix=EXPORT_PREFIX)
+        _EXPORT_FOLDERS.add(folder)
         try:
             photo_files = {} if self.photo is None else photo_edit_files(
                 folder, self.photo.stem, strengths,
@@ -149,6 +168,7 @@ class EditSession:
                                           photo_files)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
+            _EXPORT_FOLDERS.discard(folder)
             raise
         self.close()
         self.export_folder = folder
@@ -159,4 +179,5 @@ class EditSession:
         """Delete the last export's folder (the page copied its files for download)."""
         if self.export_folder is not None:
             shutil.rmtree(self.export_folder, ignore_errors=True)
+            _EXPORT_FOLDERS.discard(self.export_folder)
             self.export_folder = None

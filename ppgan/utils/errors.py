@@ -16,8 +16,17 @@ class UserError(Exception):
     """
 
     def __str__(self):
-        return INPUT_NAME.sub(r"\1", super().__str__())
+        return self.naming_inputs(str)
 
     def as_flags(self):
         """The message with every input named as its command-line flag."""
-        return INPUT_NAME.sub(r"--\1", super().__str__())
+        return self.naming_inputs(flag)
+
+    def naming_inputs(self, words_for):
+        """The message with every input named as ``words_for(argument name)`` (the page: its fields' words)."""
+        return INPUT_NAME.sub(lambda match: words_for(match.group(1)), super().__str__())
+
+
+def flag(name):
+    """The command-line flag of the input ``name``: ``--name``."""
+    return f"--{name}"
