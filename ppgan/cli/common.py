@@ -1,22 +1,42 @@
-"""What every command shares: ``run_cli`` (UserError -> one line, exit 2), the generator flags, the port check."""
+"""What every command shares: ``run_cli`` (UserError -> one line, exit 2; Ctrl-C and SIGTERM -> one line), the
+generator flags, the port check."""
 import errno
 import sys
 
 from ..models.zoo import DEFAULT_MODELS, model_spec
 from ..utils.checks import check_int
 from ..utils.errors import UserError
+from ..utils.signals import Terminated, handle_termination, termination_requested
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 def run_cli(main, argv=None):
-    """Run ``main(argv)``; a ``UserError`` becomes one line on stderr (inputs named as flags) and exit status 2."""
+    """Run ``main(argv)``; a ``UserError`` becomes one line on stderr (inputs named as flags) and exit status 2.
+
+    Ctrl-C prints ``interrupted`` (exit 130) and SIGTERM ``terminated`` (exit 143), one line each: SIGTERM
+    raises ``Terminated``, a ``KeyboardInterrupt``, so both stops run the same cleanups and keep the same
+    resume files (``ppgan.utils.signals``). A SIGTERM that a library swallowed (Gradio's server loop) still
+    ends in ``terminated``.
+    """
+    handle_termination()
     try:
         main(argv)
     except UserError as exc:
         print(f"error: {exc.as_flags()}", file=sys.stderr)
         sys.exit(2)
+    except Terminated:
+        _stop("terminated", EXIT_TERMINATED)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        _stop("interrupted", EXIT_INTERRUPTED)
+    if termination_requested():
+        _stop("terminated", EXIT_TERMINATED)
+
+
+def _stop(word, status):
+    print(word, file=sys.stderr)
+    sys.exit(status)
 
 
 def add_generator_args(parser, kind="stylegan2", model_help="released generator to download (a name of configs/*.yaml)",

@@ -21,7 +21,8 @@ from ..models.loading import load_stylegan2
 from ..styleclip.clip import ClipEncoder
 from ..styleclip.directions import style_channel_count
 from ..styleclip.extract import (DirectionExtractor, check_s_codes_match_stats, default_batch_size,
-                                 inputs_fingerprint, merge_parts, output_file_name, part_path, resume_path)
+                                 inputs_fingerprint, merge_parts, output_file_name, output_lock, part_path,
+                                 resume_path)
 from ..styleclip.stats import load_s_codes, load_stats, s_codes_file_name, stats_file_name
 from ..utils.checks import check_float, check_int, check_name
 from ..utils.errors import UserError
@@ -113,7 +114,8 @@ def main(argv=None):
     output = args.output or output_file_name(args.dataset_name)
     check_output_files([output], "--output")
     if args.merge:
-        rows = merge_parts(output)
+        with output_lock(output):
+            rows = merge_parts(output)
         print(f"merged {rows} rows into {output}")
         return
     check_int("--num_images", args.num_images, 1)
@@ -132,10 +134,11 @@ def main(argv=None):
     rank, world = rank_and_world()
     check_writable_dir(os.path.dirname(os.path.abspath(output)), "--output")
     check_output_files([resume_path(output, rank, world), part_path(output, rank, world)], "--output")
-    generator, rows, image_encoder, s_codes, mean, std = load_inputs(args, spec)
-    extractor = DirectionExtractor(generator, image_encoder, s_codes, mean, std, args.alpha, args.batch_size,
-                                   args.render_batch)
-    fingerprint = inputs_fingerprint(generator, image_encoder, s_codes, mean, std)
-    path = extractor.extract(rows, output, fingerprint, rank, world, args.checkpoint_every, args.merge_wait)
+    with output_lock(output, rank, world):  # a second run on this output is refused before anything loads
+        generator, rows, image_encoder, s_codes, mean, std = load_inputs(args, spec)
+        extractor = DirectionExtractor(generator, image_encoder, s_codes, mean, std, args.alpha, args.batch_size,
+                                       args.render_batch)
+        fingerprint = inputs_fingerprint(generator, image_encoder, s_codes, mean, std)
+        path = extractor.extract(rows, output, fingerprint, rank, world, args.checkpoint_every, args.merge_wait)
     print(f"{f'rank {rank}: ' if world > 1 else ''}wrote {path}", file=sys.stderr)
 

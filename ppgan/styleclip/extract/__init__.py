@@ -18,17 +18,18 @@ embedded by CLIP, and the pair is reduced at once:
   (``VariantsProgram``) are computed once per (layer, S code) and shared by every
   channel of the layer.
 - ``job``: the job on disk (``DirectionExtractor``): its description, resume files,
-  rank parts, their merge and the output file.
+  rank parts, their merge, the output file and the lock of a running job (``output_lock``).
 
 What a render is batched with depends only on its channel, never on where a run was
 resumed or on the number of ranks: resumed and sharded runs give the same bits as an
 uninterrupted single-process run. The command line is ``ppgan.cli.extract``.
 """
-from .job import (DirectionExtractor, check_s_codes_match_stats, inputs_fingerprint, merge_parts, output_file_name,
-                  part_path, resume_path, save_directions)
+from .job import (DirectionExtractor, check_s_codes_match_stats, inputs_fingerprint, lock_path, merge_parts,
+                  output_file_name, output_lock, part_path, resume_path, save_directions)
 from .plan import Batch, default_batch_size, default_render_batch, layer_row_offsets, plan_rows
 from .worker import DirectionWorker, finish_directions, moved_styles
 
-__all__ = ["DirectionExtractor", "check_s_codes_match_stats", "inputs_fingerprint", "merge_parts", "output_file_name",
-           "part_path", "resume_path", "save_directions", "Batch", "default_batch_size", "default_render_batch",
-           "layer_row_offsets", "plan_rows", "DirectionWorker", "finish_directions", "moved_styles"]
+__all__ = ["DirectionExtractor", "check_s_codes_match_stats", "inputs_fingerprint", "lock_path", "merge_parts",
+           "output_file_name", "output_lock", "part_path", "resume_path", "save_directions", "Batch",
+           "default_batch_size", "default_render_batch", "layer_row_offsets", "plan_rows", "DirectionWorker",
+           "finish_directions", "moved_styles"]

@@ -10,6 +10,7 @@ goes, resumes from it, writes the output (``save_directions``) or this rank's pa
 and on rank 0 merges the parts (``merge_parts``).
 """
 import collections
+import contextlib
 import glob
 import hashlib
 import json
@@ -24,6 +25,7 @@ from tqdm import tqdm
 
 from ...utils.errors import UserError
 from ...utils.fileio import atomic_path
+from ...utils.locks import hold_lock, lock_owner, owner_running
 from ..directions import CLIP_DIM
 from .plan import PLAN_VERSION, plan_rows
 from .worker import DirectionWorker, finish_directions
@@ -72,6 +74,47 @@ def resume_path(output, rank=0, world=1):
 def part_path(output, rank, world):
     """The finished rows of rank ``rank`` of ``world``, next to ``output``."""
     return f"{output}.part{rank}-of-{world}.npz"
+
+
+def lock_path(output, rank=0, world=1):
+    """The lock file next to ``output`` of rank ``rank`` of ``world`` (``{output}.lock`` for one process)."""
+    return f"{output}.lock" if world == 1 else f"{output}.rank{rank}-of-{world}.lock"
+
+
+def _running_locks(output):
+    """{path: (rank, world, owner)} of the lock files next to ``output`` whose process is running."""
+    pattern = re.compile(re.escape(os.path.basename(output)) + r"(?:\.rank(\d+)-of-(\d+))?\.lock$")
+    found = {}
+    for path in glob.glob(glob.escape(output) + ".*lock"):
+        match = pattern.search(path)
+        owner = lock_owner(path) if match else None
+        if owner is not None and owner_running(path, owner):
+            found[path] = (int(match.group(1) or 0), int(match.group(2) or 1), owner)
+    return found
+
+
+def _locked_error(output, path, owner):
+    who = f"process {owner['pid']} on {owner.get('host')}" if owner else "another process"
+    since = f" since {owner['since']}" if owner and owner.get("since") else ""
+    return UserError(f"another extraction is writing {output}: {who}{since} holds {path}; wait for it to end or "
+                     "stop it (a lock whose process has ended is taken over), or pass another {output}")
+
+
+@contextlib.contextmanager
+def output_lock(output, rank=0, world=1):
+    """Hold the lock of rank ``rank`` of ``world`` on ``output`` for the block (``lock_path``).
+
+    Raises UserError, naming the process, while another run works on ``output``: the same
+    rank of another run, or any rank of a run with another number of ranks (a single process
+    counts as one rank of one, ``--merge`` too). The other ranks of the same launch each hold
+    their own lock and run side by side. A lock whose process has ended does not block.
+    """
+    path = lock_path(output, rank, world)
+    with hold_lock(path, lambda owner: _locked_error(output, path, owner)):
+        for other, (_, other_world, owner) in _running_locks(output).items():
+            if other != path and other_world != world:
+                raise _locked_error(output, other, owner)
+        yield
 
 
 def _save_npz(path, **arrays):

@@ -1,0 +1,74 @@
+"""SIGTERM handled like Ctrl-C: a ``Terminated`` (a ``KeyboardInterrupt``) raised in the main thread.
+
+A scheduler, ``timeout`` or ``kill`` stops a process with SIGTERM. Python's default is
+to die at once, and ``import paddle`` installs a C++ handler (glog's failure handler)
+that prints a 20-line "FatalError: Termination signal" report before dying; neither
+runs the cleanups of an interrupted job (temporary files, staging folders, lock files).
+
+``handle_termination()`` installs a Python handler that raises ``Terminated`` in the
+main thread, so every ``except KeyboardInterrupt`` / ``finally`` path of Ctrl-C runs.
+Paddle's import replaces any handler installed before it, so when ``paddle`` is not
+imported yet the handler is installed again right after its import finishes (a
+one-shot import hook). Only the first SIGTERM raises: a second one while the cleanups
+run is ignored, so they finish. ``termination_requested()`` says whether SIGTERM came,
+for callers whose library swallowed the exception (Gradio's server loop ends quietly
+on a ``KeyboardInterrupt``).
+"""
+import importlib.util
+import signal
+import sys
+import threading
+
+_requested = threading.Event()
+
+
+class Terminated(KeyboardInterrupt):
+    """The process received SIGTERM; raised in the main thread, handled wherever Ctrl-C is."""
+
+
+def _on_sigterm(signum, frame):
+    if _requested.is_set():
+        return
+    _requested.set()
+    raise Terminated()
+
+
+def _install():
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def handle_termination():
+    """From now on SIGTERM raises ``Terminated`` in the main thread (call it from the main thread).
+
+    If ``paddle`` is not imported yet, the handler is installed again as soon as its import
+    completes, since Paddle's import installs its own.
+    """
+    _install()
+    if "paddle" not in sys.modules and not any(isinstance(f, _AfterPaddleImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterPaddleImport())
+
+
+def termination_requested():
+    """Whether SIGTERM has arrived since ``handle_termination()``, even if its ``Terminated`` was caught."""
+    return _requested.is_set()
+
+
+class _AfterPaddleImport:
+    """Meta path finder: re-installs the SIGTERM handler once the first ``import paddle`` has run, then leaves."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "paddle":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        loader_exec = spec.loader.exec_module
+
+        def exec_module(module):
+            loader_exec(module)
+            if threading.current_thread() is threading.main_thread():
+                _install()
+
+        spec.loader.exec_module = exec_module
+        return spec
