@@ -957,8 +957,7 @@ def test_a_group_photo_says_which_face_it_edits_and_offers_the_others(editor, gr
         expect(menu).to_be_hidden()
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.xfail(
-    strict=False, reason="SIGTERM handling lands with the stops branch"))], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_stopping_the_server_removes_its_export_folders(files, tmp_path, stop):
     """The real script on a free port: an export in the browser, then the signal; no export folder survives."""
     playwright = browser_driver()
