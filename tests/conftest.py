@@ -40,22 +40,18 @@ def isolated_cache(tmp_path_factory):
 @pytest.fixture
 def small_generator():
     """A random 64 px generator with narrow layers (fast), in eval mode."""
-    from ppgan.models.generators import StyleGANv2Generator
+    from ppgan.styleclip.random_models import random_generator
 
-    paddle.seed(0)
-    generator = StyleGANv2Generator(64, 64, 2, channels=SMALL_CHANNELS)
-    generator.eval()
-    return generator
+    return random_generator(64, 64, 2, channels=SMALL_CHANNELS)
 
 
 @pytest.fixture(scope="session")
 def small_generator_weights(tmp_path_factory):
     """The weights of ``small_generator`` in a .pdparams file (flags: ``SMALL_FLAGS``)."""
-    from ppgan.models.generators import StyleGANv2Generator
+    from ppgan.styleclip.random_models import random_generator
 
-    paddle.seed(0)
     path = str(tmp_path_factory.mktemp("small_generator") / "g.pdparams")
-    paddle.save(StyleGANv2Generator(64, 64, 2, channels=SMALL_CHANNELS).state_dict(), path)
+    paddle.save(random_generator(64, 64, 2, channels=SMALL_CHANNELS).state_dict(), path)
     return path
 
 
@@ -96,13 +92,9 @@ def random_clip_file(tmp_path_factory):
 def random_psp_file(tmp_path_factory):
     """A random pSp file (state dict + ``opts`` = SMALL_PSP_OPTS) whose BatchNorm scales keep the
     encoder's activations near unit size; shared by the test session."""
-    from ppgan.models.generators import Pixel2Style2Pixel
+    from ppgan.styleclip.random_models import random_psp
 
-    paddle.seed(0)
-    model = Pixel2Style2Pixel(dict(SMALL_PSP_OPTS, size=SMALL_PSP_OPTS["output_size"]))
-    for layer in model.encoder.sublayers():
-        if isinstance(layer, paddle.nn.BatchNorm2D):
-            layer.weight.set_value(paddle.full(layer.weight.shape, 0.3))
+    model = random_psp(dict(SMALL_PSP_OPTS, size=SMALL_PSP_OPTS["output_size"]))
     path = str(tmp_path_factory.mktemp("random_psp") / "psp.pdparams")
     paddle.save(dict(model.state_dict(), opts=SMALL_PSP_OPTS), path)
     return path
@@ -112,15 +104,12 @@ def random_psp_file(tmp_path_factory):
 def config_f_32px_files(tmp_path_factory):
     """Folder with ``generator.pdparams`` (random 32 px generator of config-f widths: W+ [8, 512], as the small
     pSp's) and ``fs3.pdparams`` (random unit directions, one per style channel); shared by the test session."""
-    from ppgan.models.generators import StyleGANv2Generator
+    from ppgan.styleclip.random_models import random_directions, random_generator
 
     root = tmp_path_factory.mktemp("config_f_32px")
-    paddle.seed(0)
-    generator = StyleGANv2Generator(32, 512, 2, channel_multiplier=2)
+    generator = random_generator(32, 512, 2, channel_multiplier=2)
     paddle.save(generator.state_dict(), str(root / "generator.pdparams"))
-    rows = sum(generator.channels_lst[i] for i in generator.style_layers)
-    fs3 = np.random.default_rng(0).standard_normal((rows, 512)).astype(np.float32)
-    paddle.save(paddle.to_tensor(fs3 / np.linalg.norm(fs3, axis=1, keepdims=True)), str(root / "fs3.pdparams"))
+    paddle.save(paddle.to_tensor(random_directions(generator)), str(root / "fs3.pdparams"))
     return root
 
 

@@ -170,7 +170,8 @@ WRAPPERS = {"applications/tools/styleganv2.py": "sample", "applications/tools/st
             "applications/tools/pixel2style2pixel.py": "psp", "applications/tools/encoder4editing.py": "e4e",
             "applications/tools/styleganv2fitting.py": "fitting",
             "applications/tools/face_align.py": "face_align", "applications/tools/styleclip_app.py": "app",
-            "tools/export_model.py": "export", "tools/convert_weights.py": "convert", "styleclip_getf.py": "stats"}
+            "tools/export_model.py": "export", "tools/convert_weights.py": "convert",
+            "tools/random_mirror.py": "random_mirror", "styleclip_getf.py": "stats"}
 
 
 def test_every_script_is_a_wrapper_over_its_command():

@@ -116,10 +116,11 @@ def test_short_commands_run_as_written_on_small_models(sandbox, config_f_32px_fi
 
 
 def test_what_the_readme_commands_write_into_the_clone_is_ignored_by_git():
-    """The statistics step (--output_dir .), extraction (output, resume and part files) and the export write
-    into the clone's root: git ignores them, so `git status` stays clean (names from the code, not typed here)."""
+    """The statistics step (--output_dir .), extraction (output, resume and part files), the export and the random
+    mirror write into the clone's root: git ignores them, so `git status` stays clean (names from the code, not typed here)."""
     import shutil
 
+    from ppgan.cli.random_mirror import DEFAULT_OUTPUT_DIR
     from ppgan.styleclip.extract import output_file_name, part_path, resume_path
     from ppgan.styleclip.stats import s_codes_file_name, stats_file_name
 
@@ -128,7 +129,8 @@ def test_what_the_readme_commands_write_into_the_clone_is_ignored_by_git():
     directions = output_file_name("ffhq-config-f")
     written = [s_codes_file_name("ffhq-config-f"), stats_file_name("ffhq-config-f"), directions,
                resume_path(directions), resume_path(directions, 1, 4), part_path(directions, 1, 4),
-               "inference_model/synthesis.pdiparams", "inference_model/synthesis.json"]
+               "inference_model/synthesis.pdiparams", "inference_model/synthesis.json",
+               f"{DEFAULT_OUTPUT_DIR}/README.txt", f"{DEFAULT_OUTPUT_DIR}/cache/ViT-B-32.pdparams"]
     result = subprocess.run(["git", "check-ignore", "--no-index", *written], cwd=REPO_ROOT, capture_output=True,
                             text=True)
     assert sorted(result.stdout.split()) == sorted(written)

@@ -69,8 +69,9 @@ def load_stylegan2(spec=None, **flags):
                                                  f"generator with {spec.weight_arg} ({CONVERT_HINT})")
     arch = stylegan2_architecture(state_dict, path)
     check_claims(arch, spec.claims, path, spec.weight_arg)
-    generator = StyleGANv2Generator(arch["size"], arch["style_dim"], arch["n_mlp"], channels=arch["channels"],
-                                    conv_clamp=options.get("conv_clamp"))
+    with paddle.LazyGuard():  # every parameter is overwritten by the strict load: skip the random initialisation
+        generator = StyleGANv2Generator(arch["size"], arch["style_dim"], arch["n_mlp"], channels=arch["channels"],
+                                        conv_clamp=options.get("conv_clamp"))
     load_state_dict_strict(generator, state_dict, source=path, arg=spec.weight_arg,
                            foreign=_generator_key_is_foreign)
     if options.get("w_avg") is not None:

@@ -9,6 +9,9 @@ from .safe_pickle import read_pickle
 
 NAME_TABLE = "StructuredToParameterName@@"  # paddle.save of a state dict: {key: tensor name}
 SLICED = "UnpackBigParamInfor@@"  # paddle.save at protocol 2/3: arrays over 1 GB stored as slices
+RANDOM_WEIGHTS_KEY = "RandomWeights@@"  # a state dict of random weights (tools/random_mirror.py): what made it
+
+_noted_random = set()
 
 
 def _is_saved_tensor(value):
@@ -42,16 +45,27 @@ def load_pdparams(path, arg="{weight_path}"):
     Read through ``safe_pickle`` (nothing in the file is executed) and unpacked as ``paddle.load``
     unpacks it: a state dict's name table dropped, sliced big arrays joined, saved tensors
     ``(name, ndarray)`` turned into their arrays; other numpy arrays and values come back as saved.
+    A dict's ``RANDOM_WEIGHTS_KEY`` entry (random weights) is dropped with a note on stderr.
     Tensors stay on the host: callers hand them to ``set_value`` or ``paddle.to_tensor``.
     """
     content = read_pickle(path, arg)
     if isinstance(content, dict):
         for key, info in content.pop(SLICED, {}).items():
             content[key] = np.concatenate([content.pop(part) for part in info["slices"]]).reshape(info["OriginShape"])
+        _note_random_weights(path, content.pop(RANDOM_WEIGHTS_KEY, None))
         if NAME_TABLE in content:
             content.pop(NAME_TABLE)
             return content
     return _saved_tensors_to_arrays(content) if _holds_saved_tensor(content) else content
+
+
+def _note_random_weights(path, origin):
+    """Say once per file on stderr that ``path`` holds random weights (``origin``: the entry saying what made it)."""
+    if origin is None or path in _noted_random:
+        return
+    _noted_random.add(path)
+    print(f"note: {path} holds random weights ({origin}); faces are noise and edits have no meaning",
+          file=sys.stderr)
 
 
 def _shape(value):
