@@ -172,7 +172,8 @@ def mirror_readme(files, size):
             f"tools/random_mirror.py (generator at {size} px). Use it from the repository root with\n\n"
             f"  export PPGAN_MODEL_BASE_URL=file://<this folder> PPGAN_HOME=<this folder>/cache\n\n"
             "and every command of the README runs as written, downloading from this folder into its cache "
-            "(the e4e command reads e4e_ffhq_encode.pt from the current folder: copy it there). Keep "
+            f"(the e4e command reads {find_model('psp', ENCODERS['e4e']).weights.file} from the current folder: "
+            "copy it there). Keep "
             "PPGAN_HOME apart from your real cache (~/.cache/ppgan): the cache knows files by name only. "
             "The tools print a note when they load one of these files (the directions file excepted).\n\n"
             f"Files:\n{rows}\n  README.txt: this text\n")
