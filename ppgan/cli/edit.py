@@ -38,8 +38,10 @@ from ..utils.errors import UserError
 from ..utils.fileio import check_output_files, check_writable_dir
 from ..utils import runtime
 from .common import add_generator_args, generator_spec
+from .edit_video import check_video_args, edit_video
 
 MAX_FACES = 100  # faces edited per photo
+MAX_PHOTO_FACES = 8  # the default: a photo with more faces is refused
 
 
 def edit_parser():
@@ -56,8 +58,12 @@ def edit_parser():
                         help="photos and/or folders of photos to edit instead of --latent: every face is aligned, "
                              "inverted with pSp, edited and pasted back into <name>.edited_{strength}.png and "
                              "<name>.edited.png at the photo's size")
-    parser.add_argument("--max_faces", type=int, default=8,
-                        help="with --input_image: a photo with more faces is refused (default 8)")
+    parser.add_argument("--input_video", default=None, metavar="VIDEO",
+                        help="a video to edit instead: its faces are followed, inverted, edited and pasted back "
+                             "into <name>.edited_{strength}.mp4 (same frames, rate, size and audio)")
+    parser.add_argument("--max_faces", type=int, default=None,
+                        help=f"with --input_image: a photo with more faces is refused (default {MAX_PHOTO_FACES}); "
+                             "with --input_video: faces followed, largest first (default 1)")
     parser.add_argument("--match_colours", action="store_true",
                         help="with --input_image: match the pasted faces' colour statistics to the photo's")
     parser.add_argument("--refine_steps", type=int, default=0,
@@ -153,24 +159,32 @@ def main(argv=None):
     check_texts(args.neutral, args.target, args.templates)
     strengths, beta = as_strengths(args.direction_offset), as_beta(args.beta_threshold)
     check_seed("--seed", args.seed)
+    video = check_video_args(args) if args.input_video is not None else None
     if args.latent is not None and args.input_image is not None:
         raise UserError("pass either --latent or --input_image, not both")
     if args.input_image is not None:
         collect_images(args.input_image)
+    if args.max_faces is None:
+        args.max_faces = 1 if video is not None else MAX_PHOTO_FACES
     check_int("--max_faces", args.max_faces, 1, MAX_FACES)
     latent = None if args.latent is None else load_latent_file(args.latent)
     check_writable_dir(args.output_path)
-    if args.input_image is None:
+    if args.input_image is None and video is None:
         num_faces = len(latent) if latent is not None and latent.ndim == 3 else 1
         check_output_files(output_files(face_folders(args.output_path, num_faces), strengths))
     if args.stat_path is not None and not args.scale_by_std:
         print("note: --stat_path is only read with --scale_by_std", file=sys.stderr)
     spec = generator_spec(args)
-    psp = inverter_spec(spec, args.psp_weight_path, args.encoder) if args.input_image is not None else None
+    photos = args.input_image is not None or video is not None
+    psp = inverter_spec(spec, args.psp_weight_path, args.encoder) if photos else None
     runtime.select_device(args.cpu)
     predictor = StyleGANv2ClipPredictor(args.output_path, direction_path=args.direction_path, stat_path=args.stat_path,
                                         clip_weight_path=args.clip_weight_path, seed=args.seed,
                                         templates=args.templates, scale_by_std=args.scale_by_std, spec=spec)
+    if video is not None:
+        direction = edit_video(predictor, args, strengths, beta, psp, video)
+        print(channel_summary(direction, args.neutral, args.target))
+        return
     if args.input_image is not None:
         direction, _ = edit_photos(predictor, args, strengths, beta, psp)
         print(channel_summary(direction, args.neutral, args.target))

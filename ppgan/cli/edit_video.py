@@ -1,0 +1,79 @@
+"""The edit command's ``--input_video`` path: the faces of a video followed, inverted, edited and pasted back.
+
+Writes ``<stem>.edited_{strength}.mp4`` per strength into ``--output_path``: the input's
+frame count, rate, size and audio, H.264 in MP4. Work in progress lives in
+``.<stem>.edited.parts/`` there (a killed run resumes from it) under a lock file, so two
+runs never write the same outputs.
+"""
+import os
+import sys
+
+import numpy as np
+from tqdm import tqdm
+
+from ..faceutils.track import track_faces
+from ..inversion import PhotoInverter
+from ..inversion.video import VideoEditor, video_edit_names, work_folder
+from ..utils.errors import UserError
+from ..utils.fileio import check_output_files, check_writable_dir
+from ..utils.locks import hold_lock
+from ..utils.video import probe_video, read_frames
+
+
+def check_video_args(args):
+    """The ``VideoInfo`` of ``--input_video``, after the flags a video cannot take are refused (one line each)."""
+    if args.latent is not None or args.input_image is not None:
+        raise UserError("pass one of --latent, --input_image and --input_video, not several")
+    if args.refine_steps:
+        raise UserError("--refine_steps is not available with --input_video (it would fit every frame); "
+                        "leave it out")
+    return probe_video(args.input_video, "--input_video")
+
+
+def quads_array(track, num_faces):
+    """A ``FaceTrack``'s quads as float64 [F, M, 4, 2], NaN where a face is absent."""
+    quads = np.full((len(track.quads), num_faces, 4, 2), np.nan)
+    for frame, frame_quads in enumerate(track.quads):
+        for face, quad in enumerate(frame_quads[:num_faces]):
+            if quad is not None:
+                quads[frame, face] = quad
+    return quads
+
+
+def edit_video(predictor, args, strengths, beta, psp, info):
+    """Follow the faces of the video ``info`` (``--max_faces`` of them, largest first), edit them at every strength
+    and write one MP4 per strength; returns the ``EditDirection``."""
+    stem = os.path.splitext(os.path.basename(args.input_video))[0]
+    outputs = [os.path.join(args.output_path, name) for name in video_edit_names(stem, strengths)]
+    work = work_folder(args.output_path, stem)
+    check_writable_dir(args.output_path)
+    if not os.path.isdir(work):  # a resumed run may find the outputs its interrupted last step renamed
+        check_output_files(outputs)
+    g = predictor.generator
+    inverter = PhotoInverter(landmark_model=args.landmark_model, latent_shape=(g.n_latent, g.style_dim), spec=psp,
+                             generator_name=args.weight_path or f"the {predictor.spec.name} generator")
+    direction = predictor.style_direction(predictor.text_direction.delta_t(args.neutral, args.target), beta)
+
+    def render(latents):
+        return predictor.render_edits(latents, direction.delta_s, strengths)[0][:, 1:]
+
+    def find_quads(video):
+        frames = tqdm(read_frames(video), total=video.frame_count, desc="finding faces", unit="frame",
+                      file=sys.stderr)
+        track = track_faces(frames, inverter.psp.aligner.detector, args.max_faces)
+        quads = quads_array(track.smoothed(), args.max_faces)
+        if not np.isfinite(quads).any():
+            raise UserError(f"no face found in any of the {video.frame_count} frames of {args.input_video}; "
+                            "pass a video showing a face")
+        return quads
+
+    def refused(owner):
+        return UserError(f"{args.input_video} is being edited into {args.output_path} by process {owner.get('pid')} "
+                         f"(lock {work}.lock); wait for it to finish, or pass another --output_path")
+
+    with hold_lock(f"{work}.lock", refused):
+        with_face, without_face = VideoEditor(inverter.encode, render, find_quads, args.match_colours)(
+            info, outputs, work)
+    print(f"{args.input_video}: {info.frame_count} frames, {with_face} with a face edited, {without_face} without "
+          f"(written through) -> {', '.join(outputs)}")
+    return direction
