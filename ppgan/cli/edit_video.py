@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from ..faceutils.track import track_faces
 from ..inversion import PhotoInverter
-from ..inversion.video import VideoEditor, video_edit_names, work_folder
+from ..inversion.video import VideoEditor, saved_quads, video_edit_names, work_folder
 from ..utils.errors import UserError
 from ..utils.fileio import check_output_files, check_writable_dir
 from ..utils.locks import hold_lock
@@ -30,10 +30,10 @@ def check_video_args(args):
     return probe_video(args.input_video, "--input_video")
 
 
-def quads_array(track, num_faces):
-    """A ``FaceTrack``'s quads as float64 [F, M, 4, 2], NaN where a face is absent."""
-    quads = np.full((len(track.quads), num_faces, 4, 2), np.nan)
-    for frame, frame_quads in enumerate(track.quads):
+def quads_array(frame_quads_list, num_faces):
+    """Per frame, per face, a quad [4, 2] or None (``FaceTrack.smoothed()``) -> float64 [F, M, 4, 2], NaN where absent."""
+    quads = np.full((len(frame_quads_list), num_faces, 4, 2), np.nan)
+    for frame, frame_quads in enumerate(frame_quads_list):
         for face, quad in enumerate(frame_quads[:num_faces]):
             if quad is not None:
                 quads[frame, face] = quad
@@ -52,28 +52,25 @@ def edit_video(predictor, args, strengths, beta, psp, info):
     g = predictor.generator
     inverter = PhotoInverter(landmark_model=args.landmark_model, latent_shape=(g.n_latent, g.style_dim), spec=psp,
                              generator_name=args.weight_path or f"the {predictor.spec.name} generator")
-    direction = predictor.style_direction(predictor.text_direction.delta_t(args.neutral, args.target), beta)
-
-    def render(latents):
-        return predictor.render_edits(latents, direction.delta_s, strengths)[0][:, 1:]
 
     def find_quads(video):
         frames = tqdm(read_frames(video), total=video.frame_count, desc="finding faces", unit="frame",
                       file=sys.stderr)
-        track = track_faces(frames, inverter.psp.aligner.detector, args.max_faces)
-        quads = quads_array(track.smoothed(), args.max_faces)
-        if not np.isfinite(quads).any():
-            raise UserError(f"no face found in any of the {video.frame_count} frames of {args.input_video}; "
-                            "pass a video showing a face")
-        return quads
+        return quads_array(track_faces(frames, inverter.psp.aligner.detector, args.max_faces).smoothed(),
+                           args.max_faces)
 
     def refused(owner):
         return UserError(f"{args.input_video} is being edited into {args.output_path} by process {owner.get('pid')} "
                          f"(lock {work}.lock); wait for it to finish, or pass another --output_path")
 
     with hold_lock(f"{work}.lock", refused):
-        with_face, without_face = VideoEditor(inverter.encode, render, find_quads, args.match_colours)(
-            info, outputs, work)
+        quads = saved_quads(work, info, find_quads)  # before CLIP loads: a video without a face stops here
+        direction = predictor.style_direction(predictor.text_direction.delta_t(args.neutral, args.target), beta)
+
+        def render(latents):
+            return predictor.render_edits(latents, direction.delta_s, strengths)[0][:, 1:]
+
+        with_face, without_face = VideoEditor(inverter.encode, render, args.match_colours)(info, quads, outputs, work)
     print(f"{args.input_video}: {info.frame_count} frames, {with_face} with a face edited, {without_face} without "
           f"(written through) -> {', '.join(outputs)}")
     return direction

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from ..faceutils import AlignedFace, sampled_quad, warp_quad
 from ..faceutils.paste import paste_faces
 from ..models.generators.generator_pixel2style2pixel import INPUT_SIZE
+from ..utils.errors import UserError
 from ..utils.fileio import atomic_path
 from ..utils.video import VideoWriter, finish_video, read_frames
 
@@ -46,13 +47,17 @@ def chunk_path(work, strength_index, chunk):
 
 def saved_quads(work, info, find_quads):
     """Quads float64 [F, M, 4, 2] of the followed faces (NaN where a face is absent): read from ``work``,
-    or found by ``find_quads(info)`` and saved there (atomically) for a resumed run."""
+    or found by ``find_quads(info)`` and saved there (atomically) for a resumed run. No face in any
+    frame is a UserError, and nothing is saved."""
     path = os.path.join(work, QUADS_NAME)
     if os.path.isfile(path):
         quads = np.load(path, allow_pickle=False)
         if quads.ndim == 4 and quads.shape[0] == info.frame_count and quads.shape[2:] == (4, 2):
             return quads
     quads = np.asarray(find_quads(info), dtype=np.float64)
+    if not np.isfinite(quads).any():
+        raise UserError(f"no face found in any of the {info.frame_count} frames of {info.path}; "
+                        "pass a video showing a face")
     with atomic_path(path) as tmp:
         np.save(tmp, quads)
     return quads
@@ -83,12 +88,11 @@ class VideoEditor:
     """Edits the followed faces of one video and writes one H.264 MP4 per strength.
 
     ``invert``: ``AlignedFace`` list -> W+ float32 [N, n_latent, style_dim]; ``render``: W+ [N, ...] -> the
-    faces' edits, uint8 [N, K, S, S, 3] (one per strength); ``find_quads``: ``VideoInfo`` -> quads float64
-    [F, M, 4, 2] of the followed faces, NaN where absent; ``colour_match``: see ``paste_face``.
+    faces' edits, uint8 [N, K, S, S, 3] (one per strength); ``colour_match``: see ``paste_face``.
     """
 
-    def __init__(self, invert, render, find_quads, colour_match=False):
-        self.invert, self.render, self.find_quads = invert, render, find_quads
+    def __init__(self, invert, render, colour_match=False):
+        self.invert, self.render = invert, render
         self.colour_match = colour_match
 
     def edit_chunk(self, frames, quads, num_strengths):
@@ -108,10 +112,10 @@ class VideoEditor:
                                                 self.colour_match)[0] for k in range(face_edits.shape[1])]))
         return np.stack(edited, axis=1)
 
-    def __call__(self, info, outputs, work):
+    def __call__(self, info, quads, outputs, work):
         """Edit the video of ``info`` (a ``VideoInfo``) into ``outputs`` (one path per strength), resuming from
-        ``work``; returns (frames with a face, frames without)."""
-        quads = saved_quads(work, info, self.find_quads)
+        ``work``. ``quads``: float64 [F, M, 4, 2] of the followed faces, NaN where absent (``saved_quads``).
+        Returns (frames with a face, frames without)."""
         num_chunks = -(-info.frame_count // CHUNK_FRAMES)
         start = first_missing_chunk(work, num_chunks, len(outputs))
         with tqdm(total=info.frame_count, initial=start * CHUNK_FRAMES, desc="editing video", unit="frame",
