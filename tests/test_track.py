@@ -27,6 +27,13 @@ def rms_step(quads):
     return np.sqrt(np.mean([np.sum((a - b) ** 2) / 4 for a, b in zip(quads[1:], quads[:-1])]))
 
 
+def test_smoothing_does_not_reach_across_a_cut():
+    first = [SQUARE + [2.0 * t, 0] for t in range(12)]
+    second = [SQUARE * 1.5 + [300 - 1.0 * t, 40] for t in range(12)]
+    smoothed = smooth_quads(first + second, segments=[0] * 12 + [1] * 12)
+    np.testing.assert_allclose(smoothed, first + second, atol=1e-9)
+
+
 def test_jitter_is_averaged_out_and_a_lone_quad_kept():
     rng = np.random.default_rng(0)
     still = [SQUARE + rng.normal(0, 0.5, 2) for _ in range(40)]
@@ -67,6 +74,7 @@ def test_faces_are_followed_by_position_not_by_size(detector):
     frames = [blank] + [two_faces(step) for step in range(5)] + [blank, two_faces(4)]
     track = track_faces(frames, detector, max_faces=2)
     assert track.face_counts == [0, 2, 2, 2, 2, 2, 0, 2] and track.frames_with_face == 6
+    assert [frame[0] for frame in track.segments] == [None, 0, 0, 0, 0, 0, None, 0]  # the left face stays put
     assert track.quads[0] == [None, None] and track.quads[6] == [None, None]
     centres = [[None if q is None else q.mean(axis=0)[0] for q in frame] for frame in track.quads]
     assert all(left < 360 < right for left, right in (c for c in centres if c[0] is not None))

@@ -4,6 +4,8 @@
         [--size 1024] [--max_faces 1] [--landmark_model PATH] [--cpu]
     python applications/tools/face_align.py --input_image PHOTO --paste_back ALIGNED.png
         [--face_index 0] [--match_colours] --output_path DIR
+    python applications/tools/face_align.py --input_video VIDEO --output_path DIR [--size 1024] [--max_faces 1]
+    python applications/tools/face_align.py --input_video VIDEO --paste_back CROPS_DIR --output_path DIR
 
 Each photo (a folder stands for the images directly inside it) gives
 ``DIR/<name>_aligned.png``, aligned on its largest face, and ``DIR/<name>_aligned.json``
@@ -22,13 +24,22 @@ import os
 import sys
 
 from PIL import Image
+from tqdm import tqdm
 
-from ..faceutils import FaceAligner, collect_images, load_rgb
+from ..faceutils import FaceAligner, LandmarkDetector, collect_images, load_rgb
 from ..faceutils.paste import (
     alignment_json_path,
     load_alignment,
     paste_face,
     save_alignment,
+)
+from ..faceutils.video_faces import (
+    aligned_frames,
+    find_video_crops,
+    follow_faces,
+    paste_video,
+    video_crop_name,
+    video_stem,
 )
 from ..utils.checks import check_int
 from ..utils.errors import UserError
@@ -38,24 +49,30 @@ from ..utils.fileio import (
     check_output_files,
     check_writable_dir,
 )
+from ..utils.video import probe_video
 
 MIN_SIZE, MAX_SIZE = 16, 8192
 MAX_FACES = 100
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description="Align faces in photos to FFHQ crops.")
-    parser.add_argument("--input_image", nargs="+", required=True, metavar="PATH",
-                        help="photos and/or folders of photos")
-    parser.add_argument("--output_path", default="output_dir", help="folder for <name>_aligned.png files")
+    parser = argparse.ArgumentParser(description="Align faces in photos or video frames to FFHQ crops, "
+                                                 "and paste crops back.")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input_image", nargs="+", metavar="PATH", help="photos and/or folders of photos")
+    source.add_argument("--input_video", metavar="VIDEO",
+                        help="a video: crops <stem>_<frame:06d>_aligned.png of every frame with a face")
+    parser.add_argument("--output_path", default="output_dir", help="folder for the aligned or pasted files")
     parser.add_argument("--size", type=int, default=1024,
                         help=f"side of the aligned square image in pixels ({MIN_SIZE} to {MAX_SIZE})")
     parser.add_argument("--max_faces", type=int, default=1,
-                        help=f"align up to this many faces per photo, largest first (1 to {MAX_FACES}, default 1)")
+                        help=f"align up to this many faces per photo, largest first; in a video, follow the "
+                             f"largest face of the first frame and this many minus one more (1 to {MAX_FACES}, default 1)")
     parser.add_argument("--landmark_model", default=None,
                         help="shape_predictor_68_face_landmarks.dat (default: from face-recognition-models)")
     parser.add_argument("--paste_back", default=None, metavar="ALIGNED",
-                        help="paste this aligned image back into the photo; writes DIR/<name>_pasted.png")
+                        help="paste this aligned image back into the photo (writes DIR/<name>_pasted.png); with "
+                             "--input_video, the folder of the video's crops (writes DIR/<stem>_pasted.mp4)")
     parser.add_argument("--face_index", type=int, default=0,
                         help="with --paste_back: the face it replaces, 0 = the largest (default 0)")
     parser.add_argument("--match_colours", action="store_true",
@@ -121,13 +138,53 @@ def paste_back(args):
     print(f"{args.paste_back} -> face {args.face_index} of {photo_path} -> {target}")
 
 
+def align_video(args):
+    """The --input_video mode: a crop and its JSON per frame and followed face, all written together at the end."""
+    info = probe_video(args.input_video)
+    check_writable_dir(args.output_path)
+    detector = LandmarkDetector(args.landmark_model)
+    track, quads = follow_faces(info, detector, args.max_faces)
+    with_face = sum(any(q is not None for q in frame) for frame in quads)
+    if with_face == 0:
+        raise UserError(f"no face found in any of the {info.frame_count} frames of {info.path}; "
+                        "pass a video with a clearly visible frontal face to --input_video")
+    stem = video_stem(info)
+    targets = [os.path.join(args.output_path, video_crop_name(stem, index, face))
+               for index, frame in enumerate(quads) for face, quad in enumerate(frame) if quad is not None]
+    check_output_files(targets + [alignment_json_path(target) for target in targets])
+    with atomic_files(args.output_path) as staged, \
+            tqdm(total=info.frame_count, desc="aligning", unit="frame", file=sys.stderr) as bar:
+        for index, _, faces in aligned_frames(info, quads, args.size, track.face_counts):
+            for face in filter(None, faces):
+                target = os.path.join(args.output_path, video_crop_name(stem, index, face.index))
+                face.image.save(staged.path(target), format="PNG")
+                save_alignment(staged.path(alignment_json_path(target)), face, info.path, frame=index)
+            bar.update(1)
+    print(f"{info.path}: {with_face} of {info.frame_count} frames with a face, {info.frame_count - with_face} "
+          f"without -> {len(targets)} crops {os.path.join(args.output_path, stem)}_NNNNNN_aligned.png")
+
+
+def paste_back_video(args):
+    """The --input_video --paste_back mode: write ``DIR/<stem>_pasted.mp4``."""
+    info = probe_video(args.input_video)
+    target = os.path.join(args.output_path, video_stem(info) + "_pasted.mp4")
+    check_writable_dir(args.output_path)
+    check_output_files([target])
+    crops = find_video_crops(args.paste_back, info)
+    pasted = paste_video(info, crops, target, args.match_colours)
+    print(f"{info.path}: {pasted} of {info.frame_count} frames with a face pasted back, "
+          f"{info.frame_count - pasted} copied through -> {target}")
+
+
 def main(argv=None):
     args = parse_args(argv)
-    if args.paste_back is not None:
-        return paste_back(args)
     check_int("--size", args.size, MIN_SIZE, MAX_SIZE,
               fix=f"use {MIN_SIZE} to {MAX_SIZE} pixels (StyleGAN2 FFHQ: 1024, pSp: 256)")
     check_int("--max_faces", args.max_faces, 1, MAX_FACES)
+    if args.input_video is not None:
+        return paste_back_video(args) if args.paste_back is not None else align_video(args)
+    if args.paste_back is not None:
+        return paste_back(args)
     photos = collect_images(args.input_image)
     output_paths(photos, args.output_path)
     check_writable_dir(args.output_path)

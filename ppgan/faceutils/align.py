@@ -180,7 +180,8 @@ class AlignedFace:
     """An aligned face and where it came from.
 
     image: aligned RGB PIL image, output_size x output_size.
-    landmarks: float64 [68,2], the face's landmarks in the (upright) source photo.
+    landmarks: float64 [68,2], the face's landmarks in the (upright) source photo (None for a
+        video frame, whose quad is smoothed over time: ``video_faces.aligned_frames``).
     quad: float64 [4,2], the photo quad mapped onto the output square (``sampled_quad``:
         corners top-left, bottom-left, bottom-right, top-right), in photo pixels.
     face_count: number of faces detected.

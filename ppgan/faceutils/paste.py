@@ -136,14 +136,18 @@ def alignment_json_path(aligned_path):
     return os.path.splitext(aligned_path)[0] + ".json"
 
 
-def save_alignment(path, face, source):
+def save_alignment(path, face, source, frame=None):
     """Write where an ``AlignedFace`` came from as JSON: source, photo size, quad, size, face index.
 
-    Writes ``path`` directly: wrap it in ``atomic_path`` for an all-or-nothing output.
+    ``frame``: the index of the video frame (of ``source``, a video) the face was cropped from;
+    the record then has ``frame`` too. Writes ``path`` directly: wrap it in ``atomic_path`` for an
+    all-or-nothing output.
     """
     record = dict(version=ALIGNMENT_JSON_VERSION, source=os.path.basename(os.fspath(source)),
                   photo_size=list(face.photo_size), quad=np.asarray(face.quad).tolist(),
                   size=face.image.width, face_index=face.index)
+    if frame is not None:
+        record["frame"] = int(frame)
     with open(path, "w") as f:
         json.dump(record, f, indent=1)
 

@@ -26,6 +26,7 @@ from .align import ffhq_quad
 
 MAX_JUMP = 0.5  # box widths a followed face may move per frame (from where it was last seen)
 MAX_JUMP_TOTAL = 2.0  # ... and at most this many box widths however long it was lost
+CUT_JUMP = 0.2  # box widths per frame beyond which a move is a cut: the smoothing starts afresh
 SMOOTHING_WINDOW = 6  # frames on each side of a frame in the regression of its quad
 
 
@@ -35,10 +36,12 @@ class FaceTrack:
 
     quads: per frame, a list (one per followed face, ``max_faces`` long) of float64 [4,2]
         FFHQ quads (``ffhq_quad`` of the frame's landmarks, frame pixels) or None where that face
-        was not found; face_counts: faces detected per frame.
+        was not found; face_counts: faces detected per frame; segments: per frame, per face, the
+        number of the face's segment (a new one after each cut) or None.
     """
     quads: list = field(default_factory=list)
     face_counts: list = field(default_factory=list)
+    segments: list = field(default_factory=list)
 
     @property
     def frames_with_face(self):
@@ -48,20 +51,25 @@ class FaceTrack:
     def smoothed(self, window=SMOOTHING_WINDOW):
         """Per frame, per followed face: the quad smoothed over time (``smooth_quads``) or None."""
         faces = len(self.quads[0]) if self.quads else 0
-        per_face = [smooth_quads([frame[face] for frame in self.quads], window) for face in range(faces)]
+        per_face = [smooth_quads([frame[face] for frame in self.quads], window,
+                                 [frame[face] for frame in self.segments] if self.segments else None)
+                    for face in range(faces)]
         return [list(frame) for frame in zip(*per_face)]
 
 
 class _FollowedFace:
-    """Where a followed face was last seen: box centre [2], box width, frame index."""
+    """Where a followed face was last seen: box centre [2], box width, frame index; its segment number."""
 
     def __init__(self, box, frame):
-        self.seen(box, frame)
+        self.centre, self.width, self.frame = (box[:2] + box[2:]) * 0.5, box[2] - box[0], frame
+        self.segment = 0
 
     def seen(self, box, frame):
-        self.centre = (box[:2] + box[2:]) * 0.5
-        self.width = box[2] - box[0]
-        self.frame = frame
+        """Found again at ``box`` in ``frame``: a move over ``CUT_JUMP`` widths per frame starts a new segment."""
+        centre = (box[:2] + box[2:]) * 0.5
+        if np.hypot(*(centre - self.centre)) > CUT_JUMP * self.width * (frame - self.frame):
+            self.segment += 1
+        self.centre, self.width, self.frame = centre, box[2] - box[0], frame
 
     def reach(self, frame):
         """How far (frame pixels) the face may be from its last position in ``frame``."""
@@ -101,7 +109,7 @@ def track_faces(frames, detector, max_faces=1):
         boxes = detector.detect_faces(image)
         areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         boxes = boxes[np.argsort(-areas, kind="stable")]
-        quads = [None] * max_faces
+        quads, segments = [None] * max_faces, [None] * max_faces
         for slot, box_index in _assign(followed, boxes, index).items():
             box = boxes[box_index]
             if followed[slot] is None:
@@ -109,25 +117,29 @@ def track_faces(frames, detector, max_faces=1):
             else:
                 followed[slot].seen(box, index)
             quads[slot] = ffhq_quad(detector.landmarks(image, box))
+            segments[slot] = followed[slot].segment
         track.quads.append(quads)
+        track.segments.append(segments)
         track.face_counts.append(len(boxes))
     return track
 
 
-def smooth_quads(quads, window=SMOOTHING_WINDOW):
+def smooth_quads(quads, window=SMOOTHING_WINDOW, segments=None):
     """Quads [4,2] (None: no face in that frame) smoothed over time: a list of the same length.
 
     Each quad becomes the value at its frame of a weighted linear fit (in time) to the quads
-    within ``window`` frames of it, tricube weights; frames without a quad stay None. Linear
-    motion is kept exactly, also at the ends and next to gaps; one quad alone is kept as it is.
+    within ``window`` frames of it and of its segment (``segments``: a number per frame, e.g.
+    ``FaceTrack.segments``; None: one segment), tricube weights; frames without a quad stay None.
+    Linear motion is kept exactly, also at the ends and next to gaps; one quad alone is kept as it is.
     """
     times = np.array([t for t, quad in enumerate(quads) if quad is not None])
     if len(times) == 0:
         return [None] * len(quads)
     values = np.stack([np.asarray(quads[t], dtype=np.float64).reshape(8) for t in times])
+    labels = np.array([0 if segments is None else segments[t] for t in times])
     smoothed = [None] * len(quads)
     for position, t in enumerate(times):
-        near = np.abs(times - t) <= window
+        near = (np.abs(times - t) <= window) & (labels == labels[position])
         offsets = (times[near] - t).astype(np.float64)
         weights = (1.0 - (np.abs(offsets) / (window + 1)) ** 3) ** 3
         smoothed[t] = _local_linear(offsets, weights, values[near]).reshape(4, 2)
