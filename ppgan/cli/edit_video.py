@@ -6,18 +6,14 @@ frame count, rate, size and audio, H.264 in MP4. Work in progress lives in
 runs never write the same outputs.
 """
 import os
-import sys
 
-import numpy as np
-from tqdm import tqdm
-
-from ..faceutils.track import track_faces
+from ..faceutils.video_faces import follow_faces
 from ..inversion import PhotoInverter
-from ..inversion.video import VideoEditor, saved_quads, video_edit_names, work_folder
+from ..inversion.video import VideoEditor, quads_array, saved_quads, video_edit_names, work_folder
 from ..utils.errors import UserError
 from ..utils.fileio import check_output_files, check_writable_dir
 from ..utils.locks import hold_lock
-from ..utils.video import probe_video, read_frames
+from ..utils.video import probe_video
 
 
 def check_video_args(args):
@@ -28,16 +24,6 @@ def check_video_args(args):
         raise UserError("--refine_steps is not available with --input_video (it would fit every frame); "
                         "leave it out")
     return probe_video(args.input_video, "--input_video")
-
-
-def quads_array(frame_quads_list, num_faces):
-    """Per frame, per face, a quad [4, 2] or None (``FaceTrack.smoothed()``) -> float64 [F, M, 4, 2], NaN where absent."""
-    quads = np.full((len(frame_quads_list), num_faces, 4, 2), np.nan)
-    for frame, frame_quads in enumerate(frame_quads_list):
-        for face, quad in enumerate(frame_quads[:num_faces]):
-            if quad is not None:
-                quads[frame, face] = quad
-    return quads
 
 
 def edit_video(predictor, args, strengths, beta, psp, info):
@@ -54,10 +40,7 @@ def edit_video(predictor, args, strengths, beta, psp, info):
                              generator_name=args.weight_path or f"the {predictor.spec.name} generator")
 
     def find_quads(video):
-        frames = tqdm(read_frames(video), total=video.frame_count, desc="finding faces", unit="frame",
-                      file=sys.stderr)
-        return quads_array(track_faces(frames, inverter.psp.aligner.detector, args.max_faces).smoothed(),
-                           args.max_faces)
+        return quads_array(follow_faces(video, inverter.psp.aligner.detector, args.max_faces)[1], args.max_faces)
 
     def refused(owner):
         return UserError(f"{args.input_video} is being edited into {args.output_path} by process {owner.get('pid')} "

@@ -16,15 +16,14 @@ import shutil
 import sys
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
-from ..faceutils import AlignedFace, sampled_quad, warp_quad
 from ..faceutils.paste import paste_faces
+from ..faceutils.video_faces import aligned_frames
 from ..models.generators.generator_pixel2style2pixel import INPUT_SIZE
 from ..utils.errors import UserError
 from ..utils.fileio import atomic_path
-from ..utils.video import VideoWriter, finish_video, read_frames
+from ..utils.video import VideoWriter, finish_video
 
 CHUNK_FRAMES = 16
 QUADS_NAME = "quads.npy"
@@ -71,17 +70,19 @@ def first_missing_chunk(work, num_chunks, num_strengths):
     return num_chunks
 
 
-def frame_faces(frame, quads):
-    """The crops (256 px ``AlignedFace``) of a frame's faces at their quads; faces absent (NaN quads) skipped.
+def quads_array(quad_lists, num_faces):
+    """Per frame, per face, a quad [4, 2] or None (``follow_faces``) -> float64 [F, M, 4, 2], NaN where absent."""
+    quads = np.full((len(quad_lists), num_faces, 4, 2), np.nan)
+    for frame, frame_quads in enumerate(quad_lists):
+        for face, quad in enumerate(frame_quads[:num_faces]):
+            if quad is not None:
+                quads[frame, face] = quad
+    return quads
 
-    frame: uint8 [H, W, 3]; quads: float64 [M, 4, 2] (ffhq quads in frame pixels). The crops'
-    ``quad`` is the sampled quad (``sampled_quad``), the one to paste back over.
-    """
-    image = Image.fromarray(frame)
-    present = [quad for quad in quads if np.isfinite(quad).all()]
-    return [AlignedFace(warp_quad(image, quad, INPUT_SIZE), None, sampled_quad(image.size, quad, INPUT_SIZE),
-                        len(present), index, image.size)
-            for index, quad in enumerate(present)]
+
+def quad_lists(quads):
+    """Quads float64 [F, M, 4, 2] (NaN where absent) -> per frame, per face, a quad [4, 2] or None."""
+    return [[quad if np.isfinite(quad).all() else None for quad in frame] for frame in quads]
 
 
 class VideoEditor:
@@ -95,21 +96,22 @@ class VideoEditor:
         self.invert, self.render = invert, render
         self.colour_match = colour_match
 
-    def edit_chunk(self, frames, quads, num_strengths):
-        """Frames uint8 [F, H, W, 3] and their quads [F, M, 4, 2] -> the edited frames, uint8 [K, F, H, W, 3]
-        (K = ``num_strengths``); a frame without a face is repeated as it is."""
-        faces = [frame_faces(frame, frame_quads) for frame, frame_quads in zip(frames, quads)]
-        crops = [face for frame in faces for face in frame]
+    def edit_chunk(self, frames, faces, num_strengths):
+        """Frames uint8 [F, H, W, 3] and their faces (per frame, per followed face: a 256 px ``AlignedFace`` or
+        None) -> the edited frames, uint8 [K, F, H, W, 3] (K = ``num_strengths``); a frame without a face is
+        repeated as it is."""
+        faces = [[face for face in frame_faces if face is not None] for frame_faces in faces]
+        crops = [face for frame_faces in faces for face in frame_faces]
         edits = self.render(self.invert(crops)) if crops else None
         edited, first = [], 0
-        for frame, frame_crops in zip(frames, faces):
-            if not frame_crops:
+        for frame, frame_faces in zip(frames, faces):
+            if not frame_faces:
                 edited.append(np.repeat(frame[None], num_strengths, axis=0))
                 continue
-            face_edits = edits[first:first + len(frame_crops)]
-            first += len(frame_crops)
-            edited.append(np.stack([paste_faces(frame, face_edits[:, k], [face.quad for face in frame_crops],
-                                                self.colour_match)[0] for k in range(face_edits.shape[1])]))
+            face_edits = edits[first:first + len(frame_faces)]
+            first += len(frame_faces)
+            edited.append(np.stack([paste_faces(frame, face_edits[:, k], [face.quad for face in frame_faces],
+                                                self.colour_match)[0] for k in range(num_strengths)]))
         return np.stack(edited, axis=1)
 
     def __call__(self, info, quads, outputs, work):
@@ -120,14 +122,14 @@ class VideoEditor:
         start = first_missing_chunk(work, num_chunks, len(outputs))
         with tqdm(total=info.frame_count, initial=start * CHUNK_FRAMES, desc="editing video", unit="frame",
                   file=sys.stderr) as bar:
-            frames = read_frames(info, start * CHUNK_FRAMES)
+            frames = aligned_frames(info, quad_lists(quads), INPUT_SIZE, start=start * CHUNK_FRAMES)
             try:
                 for chunk in range(start, num_chunks):
-                    first = chunk * CHUNK_FRAMES
-                    chunk_frames = np.stack([next(frames) for _ in range(min(CHUNK_FRAMES, info.frame_count - first))])
-                    edited = self.edit_chunk(chunk_frames, quads[first:first + len(chunk_frames)], len(outputs))
-                    self.write_chunk(work, chunk, edited, info)
-                    bar.update(len(chunk_frames))
+                    count = min(CHUNK_FRAMES, info.frame_count - chunk * CHUNK_FRAMES)
+                    _, chunk_frames, chunk_faces = zip(*(next(frames) for _ in range(count)))
+                    self.write_chunk(work, chunk, self.edit_chunk(np.stack(chunk_frames), chunk_faces, len(outputs)),
+                                     info)
+                    bar.update(count)
             finally:
                 frames.close()
         finished = [os.path.join(work, f"joined_{k}.mp4") for k in range(len(outputs))]
