@@ -16,7 +16,6 @@ from ppgan.cli.edit import main as edit_main
 from ppgan.faceutils import load_rgb
 from ppgan.inversion.video import CHUNK_FRAMES, work_folder
 from ppgan.models.generators import Pixel2Style2Pixel, StyleGANv2Generator
-from ppgan.styleclip.clip import save_random_clip_weights
 from ppgan.utils.video import VideoWriter, ffmpeg_executable, probe_video, read_frames
 
 CHANNELS = {4: 32, 8: 32, 16: 16, 32: 8}
@@ -44,18 +43,17 @@ def moving_face_frames():
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
+def files(tmp_path_factory, random_clip_file):
     """Random generator, pSp (made for it: W+ [8, 512]), CLIP and directions; the test video, with a sine as audio."""
     root = tmp_path_factory.mktemp("video_edit")
-    paths = {name: str(root / name) for name in ("generator.pdparams", "psp.pdparams", "clip.pdparams",
-                                                 "fs3.pdparams")}
+    paths = {name: str(root / name) for name in ("generator.pdparams", "psp.pdparams", "fs3.pdparams")}
+    paths["clip.pdparams"] = random_clip_file
     paddle.seed(0)
     paddle.save(StyleGANv2Generator(**GENERATOR).state_dict(), paths["generator.pdparams"])
     opts = dict(encoder_type="GradualStyleEncoder", input_nc=3, start_from_latent_avg=True, learn_in_w=False,
                 **GENERATOR, channel_multiplier=2)
     paddle.seed(1)
     paddle.save(dict(Pixel2Style2Pixel(opts).state_dict(), opts=opts), paths["psp.pdparams"])
-    save_random_clip_weights(paths["clip.pdparams"], seed=0)
     fs3 = np.random.default_rng(0).standard_normal((STYLE_CHANNELS, 512)).astype(np.float32)
     paddle.save(paddle.to_tensor(fs3 / np.linalg.norm(fs3, axis=1, keepdims=True)), paths["fs3.pdparams"])
     frames = moving_face_frames()
