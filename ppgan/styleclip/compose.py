@@ -20,6 +20,7 @@ from ..utils.errors import UserError
 from .edit import DEFAULT_BETA, MAX_STRENGTH, as_beta, check_texts
 
 MAX_NAME = 80  # characters of a composition's name in file names
+RECIPE_NAME = "dst.editing.recipe.txt"  # the page's export of its accepted edits
 EDIT_FORM = "TARGET = STRENGTH or NEUTRAL -> TARGET = STRENGTH @ BETA, e.g. 'smiling face = 3'"
 
 EditSpec = collections.namedtuple("EditSpec", "neutral target strength beta")
@@ -85,6 +86,12 @@ def read_recipe(path, neutral="face", beta=DEFAULT_BETA):
     if not edits:
         raise UserError(f"{{recipe}} {path} has no edit; write one per line: {EDIT_FORM}")
     return edits
+
+
+def write_recipe(path, lines):
+    """Write a recipe file: the edits' lines (``edit_text``), one per line."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("".join(f"{line}\n" for line in lines))
 
 
 def check_edits(edits, templates="paddlegan"):
