@@ -677,6 +677,43 @@ def test_a_button_right_after_typing_a_strength_acts_on_that_strength(editor, pr
         wait_for_image(page, "edited", accepted, timeout=5.0)
 
 
+def downloaded(page, playwright, name):
+    """The bytes of the file ``name`` in the page's Downloads (waits for its link)."""
+    link = page.locator(f'#downloads a[download="{name}"]')
+    playwright.expect(link).to_be_visible(timeout=60_000)
+    response = page.request.get(link.evaluate("a => a.href"))
+    assert response.ok, name
+    return response.body()
+
+
+def test_the_page_exports_its_accepted_edits_as_a_recipe_and_a_sweep(editor, predictor, monkeypatch, tmp_path):
+    base = editor.styles(predictor.source_latents()[0])
+    smile, old = (editor.direction(NEUTRAL, target, BETA).delta_s for target in (TARGET, "old face"))
+    app = build_app(predictor, neutral=NEUTRAL, target=TARGET, strength=2.0, beta=BETA)
+    with served_page(app, tmp_path, monkeypatch) as (playwright, browser, url):
+        page = open_page(browser, url)
+        wait_for_image(page, "edited", editor.render(edit_styles(base, smile, 2.0)))
+        page.get_by_role("button", name="Accept", exact=True).click()
+        playwright.expect(page.locator("#status")).to_contain_text("Accepted", timeout=60_000)
+        set_target(page, "old face")
+        playwright.expect(page.locator("#status")).to_contain_text("'face' -> 'old face'", timeout=60_000)
+        type_slider(page, "alpha", -1.5)
+        wait_for_image(page, "edited", editor.render(edit_styles(edit_styles(base, smile, 2.0), old, -1.5)))
+        assert "face -> smiling face = 2 @ 0.05" in page.inner_text("#history")
+
+        page.get_by_role("button", name="Export files").click()
+        playwright.expect(page.locator("#status")).to_contain_text("Exported the files", timeout=120_000)
+        assert downloaded(page, playwright, RECIPE_NAME).decode() == (
+            "face -> smiling face = 2 @ 0.05\nface -> old face = -1.5 @ 0.05\n")
+
+        page.locator("#sweep_frames input").fill("6")
+        page.get_by_role("button", name="Export sweep").click()
+        playwright.expect(page.locator("#status")).to_contain_text("Exported the strength sweep", timeout=120_000)
+        with Image.open(io.BytesIO(downloaded(page, playwright, "dst.editing_sweep.gif"))) as gif:
+            assert gif.n_frames == 6 and gif.size == (64, 64)
+        assert downloaded(page, playwright, "dst.editing_sweep.mp4")[4:8] == b"ftyp"
+
+
 def test_a_large_photo_is_shown_scaled_down_and_exported_at_its_size(predictor, photo_inverter, tmp_path):
     large = tmp_path / "large.png"
     portrait = load_rgb(PORTRAIT)

@@ -150,7 +150,7 @@ class Page:
             self.sweep_frames = gr.Number(SWEEP_FRAMES, precision=0, label="Sweep frames", elem_id="sweep_frames")
             self.sweep_label_box = gr.Checkbox(True, label="strength label in the corner")
             self.sweep_button = gr.Button("Export sweep")
-        self.downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
+        self.downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads")
 
     def wire_events(self, app):
         """Connect every event of ``app`` to its handler, all in the model queue."""
