@@ -578,3 +578,26 @@ def test_edit_text_reads_back_as_the_same_edit():
         assert parse_edit(edit_text(spec), "other", 0.3) == spec
     assert parse_edit("smiling face=3", "face", 0.2) == EditSpec("face", "smiling face", 3.0, 0.2)
     assert len(composition_name([EditSpec("face", "a very long description " * 9, 1.0, 0.1)])) == 80
+
+
+def test_composed_edits_of_a_photo_are_written_like_one_edit(files, reference, tmp_path, monkeypatch):
+    from ppgan.inversion import photo as inversion
+
+    latent = np.load(files["latents.npy"])[1]
+    monkeypatch.setattr(inversion.PhotoInverter, "encode", lambda inverter, faces: latent[None])
+    psp_path = tmp_path / "psp.pdparams"
+    psp_path.write_bytes(b"")  # never read: the encoding is faked
+    out = tmp_path / "out"
+    edit_main(edit_argv(files, out, "--input_image", PORTRAIT, "--psp_weight_path", str(psp_path), "--beta_threshold",
+                        str(reference["beta"]), "--edit", f"{TARGET}=2", "--edit", f"{GLASSES} = 1 @ 0.05"))
+    name = "face-with-a-big-smile_2+face-with-glasses_1"
+    assert {f"face_psp_input.edited_{name}.png", "face_psp_input.edited.png", f"dst.editing_{name}.png",
+            "dst.editing.pd"} <= set(os.listdir(out))
+    predictor = make_predictor(files)
+    smile = predictor.style_direction(predictor.text_direction.delta_t(NEUTRAL, TARGET), reference["beta"]).delta_s
+    glasses = predictor.style_direction(predictor.text_direction.delta_t(NEUTRAL, GLASSES), 0.05).delta_s
+    edited = paddle.load(str(out / "dst.editing.pd"))
+    for ours, base, one, other in zip(edited, styles_of(predictor, latent[None]), smile, glasses):
+        np.testing.assert_allclose(ours.numpy(), base + 2 * one[None] + other[None], rtol=1e-6, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "face_psp_input.edited.png")),
+                                  np.asarray(Image.open(out / f"face_psp_input.edited_{name}.png")))

@@ -67,8 +67,9 @@ class EditResult(collections.namedtuple("EditResult", "src_img dst_img dst_laten
     and ``dst_img`` (uint8 [size, size, 3], unedited and at the last strength) and ``dst_latent``
     (its edited S, list of float32 [1, C_l] tensors, as saved in dst.editing.pd).
 
-    Attributes beside them: ``direction`` (the EditDirection), ``folders`` (every face's
-    output folder), ``images`` (uint8 [N, 1 + K, size, size, 3], source then each strength).
+    Attributes beside them: ``direction`` (the EditDirection; of ``run_composed``, the Composition),
+    ``folders`` (every face's output folder), ``images`` (uint8 [N, 1 + K, size, size, 3], source then
+    each strength).
     """
 
     def __new__(cls, src_img, dst_img, dst_latent, direction, folders, images):

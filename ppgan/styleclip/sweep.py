@@ -59,18 +59,19 @@ def strength_label(strength):
 def label_frame(image, strength):
     """A copy of ``image`` (uint8 [H, W, 3]) with ``strength_label(strength)`` in its bottom-left corner.
 
-    White text on a dark box, PIL's default font at a twentieth of the image height (at least 10 px).
+    White text on a black box, PIL's default font at a twentieth of the image height (at least 10 px),
+    the box ``margin`` (an eightieth of the height, at least 2 px) from the edges and around the text.
     """
     picture = Image.fromarray(image)
     height = image.shape[0]
     font = ImageFont.load_default(size=max(10, height // 20))
     margin = max(2, height // 80)
-    text = strength_label(strength)
-    left, top, right, bottom = ImageDraw.Draw(picture).textbbox((0, 0), text, font=font)
-    origin = (margin - left + margin, height - margin - bottom - margin)
     draw = ImageDraw.Draw(picture)
-    draw.rectangle((margin, origin[1] + top - margin, origin[0] + right + margin, height - margin), fill=(0, 0, 0))
-    draw.text(origin, text, font=font, fill=(255, 255, 255))
+    text = strength_label(strength)
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    x, y = 2 * margin - left, height - 2 * margin - bottom  # the text's box starts 2 margins from the edges
+    draw.rectangle((margin, y + top - margin, x + right + margin, height - margin), fill=(0, 0, 0))
+    draw.text((x, y), text, font=font, fill=(255, 255, 255))
     return np.asarray(picture)
 
 
