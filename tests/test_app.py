@@ -778,7 +778,7 @@ def test_page_in_headless_chromium(editor, predictor, photo_inverter, monkeypatc
         page.get_by_role("button", name="Accept", exact=True).click()
         expect(status).to_contain_text("Accepted", timeout=60_000)
         accepted = edit_styles(base, delta_s, 2.2)
-        assert slider_value(page, "alpha") == 0 and "'face' -> 'smiling face' at 2.2" in page.inner_text("#history")
+        assert slider_value(page, "alpha") == 0 and "face -> smiling face = 2.2 @ 0.05" in page.inner_text("#history")
         wait_for_image(page, "original", editor.render(accepted))  # the edit is the new start
 
         drag_slider(page, "beta", 1.0)
@@ -797,7 +797,7 @@ def test_page_in_headless_chromium(editor, predictor, photo_inverter, monkeypatc
         page.get_by_role("button", name="Export files").click()
         expect(status).to_contain_text("Exported", timeout=60_000)
         expect(page.get_by_role("cell", name="dst.editing_strip.png")).to_be_visible(timeout=30_000)
-        assert page.get_by_role("row", name="Remove this file").count() == 7  # src, -1, 2, 1 (current), dst, strip, S
+        assert page.get_by_role("row", name="Remove this file").count() == 8  # src, -1, 2, 1 (current), dst, strip, S, recipe
         page.get_by_role("button", name="Undo").click()
         expect(status).to_contain_text("Undone", timeout=60_000)
         wait_for_image(page, "original", editor.render(base))
