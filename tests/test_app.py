@@ -19,25 +19,38 @@ import tempfile
 import time
 
 import numpy as np
+import paddle
 import pytest
+from conftest import SMALL_FLAGS, Payload, malicious_files, two_face_photo
 from PIL import Image, UnidentifiedImageError
 
-import paddle
-from conftest import Payload, malicious_files, two_face_photo
-
-from ppgan.cli.app import app_parser
-from ppgan.inversion import PhotoInverter, load_latent_file
-from ppgan.page import (KEY_SETTLE_MS, PAGE_WORDS, PHOTO_DISPLAY_SIDE, Editor, EditSession, build_app, error_message,
-                        launch_app, parse_strengths, photo_face, preview_generator)
 from ppgan.apps.styleganv2clip_predictor import StyleGANv2ClipPredictor
-from ppgan.styleclip import outputs as outputs_module
-from ppgan.styleclip.outputs import DST_NAME, STRIP_NAME, STYLES_NAME
+from ppgan.cli.app import app_parser
+from ppgan.cli.edit import main as edit_main
 from ppgan.faceutils import load_rgb, paste_face
+from ppgan.inversion import PhotoInverter, load_latent_file
 from ppgan.models.generators import StyleGANv2Generator
 from ppgan.modules.modulated_conv import ModulatedConv2D
+from ppgan.page import (
+    KEY_SETTLE_MS,
+    PAGE_WORDS,
+    PHOTO_DISPLAY_SIDE,
+    Editor,
+    EditSession,
+    build_app,
+    error_message,
+    launch_app,
+    parse_strengths,
+    photo_face,
+    preview_generator,
+)
+from ppgan.styleclip import outputs as outputs_module
+from ppgan.styleclip import sweep as sweep_module
 from ppgan.styleclip.clip import save_random_clip_weights
+from ppgan.styleclip.compose import RECIPE_NAME
 from ppgan.styleclip.directions import edit_styles
 from ppgan.styleclip.edit import check_texts, edit_direction
+from ppgan.styleclip.outputs import DST_NAME, STRIP_NAME, STYLES_NAME
 from ppgan.utils import compiled
 from ppgan.utils.errors import UserError
 from ppgan.utils.image import to_uint8
@@ -218,7 +231,7 @@ def test_accept_chains_edits_undo_and_reset_go_back(editor, predictor):
     session.edit(NEUTRAL, TARGET, BETA, 3.0)
     first = session.styles
     session.accept()
-    assert session.strength == 0.0 and len(session.history) == 1 and "at 3 " in session.history_text()
+    assert session.strength == 0.0 and len(session.history) == 1 and "`face -> smiling face = 3 @ 0.05`" in session.history_text()
     np.testing.assert_array_equal(session.base_image, predictor.render_styles(first)[0])
     session.edit(NEUTRAL, "face with glasses", BETA, 2.0, preview=True)  # accepted without a full render
     second = editor.direction(NEUTRAL, "face with glasses", BETA).delta_s
@@ -256,10 +269,14 @@ def test_accept_and_export_need_a_successful_edit(editor, predictor):
 
 
 def read_outputs(folder):
-    """{file name: pixels or S code} of an edit command's output folder."""
+    """{file name: pixels, S code or text (a recipe)} of an edit command's output folder."""
     outputs = {}
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
+        if name.endswith(".txt"):
+            with open(path) as f:
+                outputs[name] = f.read()
+            continue
         outputs[name] = ([s.numpy() for s in paddle.load(path)] if name.endswith(".pd")
                          else np.asarray(Image.open(path)))
     return outputs
@@ -271,11 +288,12 @@ def test_export_writes_the_files_of_the_edit_command(editor, predictor, tmp_path
     session.edit(NEUTRAL, TARGET, BETA, 3.0)
     paths = session.export(parse_strengths("-1, 0 2 3"))
     folder = session.export_folder
-    assert os.path.dirname(paths[0]) == folder and len(paths) == len(os.listdir(folder)) == 8
+    assert os.path.dirname(paths[0]) == folder and len(paths) == len(os.listdir(folder)) == 9
     predictor.output_path = str(tmp_path / "cli")
     predictor.run(latent, NEUTRAL, TARGET, (-1.0, 0.0, 2.0, 3.0), BETA)  # what the edit command writes
     page, command = read_outputs(folder), read_outputs(predictor.output_path)
-    assert sorted(page) == sorted(command) == sorted(os.path.basename(path) for path in paths)
+    assert page.pop(RECIPE_NAME) == "face -> smiling face = 3 @ 0.05\n"  # the edit shown, no accepted edit before
+    assert sorted(page) == sorted(command) == sorted(os.path.basename(path) for path in paths[:-1])
     for name in command:  # renders batched differently: at most one uint8 level apart
         if name.endswith(".pd"):
             for ours, theirs in zip(page[name], command[name]):
@@ -286,10 +304,75 @@ def test_export_writes_the_files_of_the_edit_command(editor, predictor, tmp_path
     session.edit(NEUTRAL, TARGET, BETA, -2.0)
     again = session.export((5.0,))  # the current strength goes last: dst.editing.png is the edit on the page
     assert not os.path.exists(folder) and [os.path.basename(path) for path in again] == [
-        "src.editing.png", "dst.editing_5.png", "dst.editing_-2.png", DST_NAME, STRIP_NAME, STYLES_NAME]
+        "src.editing.png", "dst.editing_5.png", "dst.editing_-2.png", DST_NAME, STRIP_NAME, STYLES_NAME, RECIPE_NAME]
     np.testing.assert_array_equal(np.asarray(Image.open(again[3])), session.image)
     session.close()
     assert not os.path.exists(os.path.dirname(again[0])) and session.export_folder is None
+
+
+def test_the_accepted_edits_are_the_edit_commands_composition(editor, predictor, files, tmp_path):
+    """The page's chain of accepted edits, its exported recipe and the edit command's --recipe give one S code."""
+    latent = predictor.source_latents()[0]
+    session = EditSession(editor, latent)
+    session.edit(NEUTRAL, TARGET, BETA, 3.0)
+    session.accept()
+    session.edit(NEUTRAL, "face with glasses", "auto", -2.0, preview=True)  # accepted without a full render
+    session.accept()
+    session.edit(NEUTRAL, "old face", BETA, 1.5)
+    auto_beta = editor.direction(NEUTRAL, "face with glasses", "auto").beta
+    paths = session.export((0.0,))
+    recipe = next(path for path in paths if path.endswith(RECIPE_NAME))
+    with open(recipe) as f:
+        lines = f.read().splitlines()
+    assert lines == ["face -> smiling face = 3 @ 0.05", f"face -> face with glasses = -2 @ {auto_beta:g}",
+                     "face -> old face = 1.5 @ 0.05"]
+    assert "2. `face -> face with glasses = -2 @" in session.history_text()
+
+    source = editor.styles(latent)
+    singles = [(3.0, editor.direction(NEUTRAL, TARGET, BETA)), (-2.0, editor.direction(NEUTRAL, "face with glasses",
+                                                                                        auto_beta)),
+               (1.5, editor.direction(NEUTRAL, "old face", BETA))]
+    for layer, (chained, start) in enumerate(zip(session.styles, source)):
+        summed = start + sum(np.float64(strength) * direction.delta_s[layer] for strength, direction in singles)
+        np.testing.assert_allclose(chained, summed, rtol=1e-6, atol=1e-6, err_msg=f"layer {layer}")
+
+    np.save(tmp_path / "face.npy", latent)
+    edit_main(["--weight_path", files["generator.pdparams"], "--direction_path", files["fs3.pdparams"],
+               "--clip_weight_path", files["clip.pdparams"], *SMALL_FLAGS, "--cpu", "--latent", str(tmp_path / "face.npy"),
+               "--recipe", recipe, "--output_path", str(tmp_path / "cli")])
+    exported = read_outputs(session.export_folder)[STYLES_NAME]
+    for ours, theirs in zip(read_outputs(tmp_path / "cli")[STYLES_NAME], exported):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-6)
+    name = "smiling-face_3+face-with-glasses_-2+old-face_1.5"
+    assert os.path.exists(tmp_path / "cli" / f"dst.editing_{name}.png")
+    session.close()
+
+
+def test_export_sweep_frames_are_the_full_renders(photo_session, editor, monkeypatch):
+    session, inverted = photo_session
+    photo, quad = np.asarray(load_rgb(PORTRAIT)), inverted.faces[0].quad
+    captured = {}
+    write_gif = sweep_module.write_gif
+    monkeypatch.setattr(sweep_module, "write_gif", lambda path, frames, fps: (
+        captured.__setitem__(os.path.basename(path), frames), write_gif(path, frames, fps)))
+    with pytest.raises(UserError, match="no edit to export"):
+        session.export_sweep((0.0,), 4)
+    session.edit(NEUTRAL, TARGET, BETA, 3.0)
+    with pytest.raises(UserError, match="sweep 1 is out of range"):
+        session.export_sweep((0.0,), 1)
+    paths = session.export_sweep((-1.0, 1.0), 5, labelled=False)  # -1 .. 3: -1, 1, 3, 1.67, 0.33
+    assert sorted(os.path.basename(path) for path in paths) == sorted(
+        ["dst.editing_sweep.gif", "dst.editing_sweep.mp4", "face_psp_input.edited_sweep.gif",
+         "face_psp_input.edited_sweep.mp4"]) and sorted(os.listdir(session.export_folder)) == sorted(
+        os.path.basename(path) for path in paths)
+    faces, photos = captured["dst.editing_sweep.gif"], captured["face_psp_input.edited_sweep.gif"]
+    for k, strength in enumerate((-1.0, 1.0, 3.0, 1.67, 0.33)):
+        session.edit(NEUTRAL, TARGET, BETA, strength)
+        np.testing.assert_array_equal(faces[k], session.image, err_msg=f"frame {k}")
+        np.testing.assert_array_equal(photos[k], paste_face(photo, session.image, quad)[0], err_msg=f"frame {k}")
+    with Image.open(paths[0] if paths[0].endswith(".gif") else paths[1]) as gif:
+        assert gif.n_frames == 5
+    session.close()
 
 
 def psnr(a, b, where):
@@ -363,7 +446,7 @@ def test_export_of_a_photo_face_has_the_pasted_photos(photo_session, editor, pre
     folder = session.export_folder
     photo_names = ["face_psp_input.edited.png"] + [f"face_psp_input.edited_{o}.png" for o in ("-2", "0", "3", "5")]
     assert sorted(os.listdir(folder)) == sorted(os.path.basename(path) for path in paths)
-    assert set(photo_names) <= set(os.listdir(folder)) and len(paths) == 8 + 5
+    assert set(photo_names) <= set(os.listdir(folder)) and len(paths) == 9 + 5
     outputs = read_outputs(folder)
     for strength in ("-2", "0", "3", "5"):  # each the photo with that strength's face file pasted back
         pasted = outputs[f"face_psp_input.edited_{strength}.png"]
@@ -389,7 +472,7 @@ def test_export_of_a_photo_face_has_the_pasted_photos(photo_session, editor, pre
     seed_session = EditSession(editor, predictor.source_latents()[0])
     seed_session.edit(NEUTRAL, TARGET, BETA, 3.0)
     names = [os.path.basename(path) for path in seed_session.export((1.0,))]
-    assert seed_session.pasted is None and not any(".edited" in name for name in names) and len(names) == 6
+    assert seed_session.pasted is None and not any(".edited" in name for name in names) and len(names) == 7
     seed_session.close()
 
 
@@ -590,8 +673,45 @@ def test_a_button_right_after_typing_a_strength_acts_on_that_strength(editor, pr
         accepted = editor.render(edit_styles(base, delta_s, 1.5))
         wait_for_image(page, "original", accepted)
         page.wait_for_timeout(1500)  # past the settle time: nothing may come after the Accept
-        assert "at 1.5" in page.inner_text("#history") and slider_value(page, "alpha") == 0
+        assert "= 1.5 @" in page.inner_text("#history") and slider_value(page, "alpha") == 0
         wait_for_image(page, "edited", accepted, timeout=5.0)
+
+
+def downloaded(page, playwright, name):
+    """The bytes of the file ``name`` in the page's Downloads (waits for its link)."""
+    link = page.locator(f'#downloads a[download="{name}"]')
+    playwright.expect(link).to_be_visible(timeout=60_000)
+    response = page.request.get(link.evaluate("a => a.href"))
+    assert response.ok, name
+    return response.body()
+
+
+def test_the_page_exports_its_accepted_edits_as_a_recipe_and_a_sweep(editor, predictor, monkeypatch, tmp_path):
+    base = editor.styles(predictor.source_latents()[0])
+    smile, old = (editor.direction(NEUTRAL, target, BETA).delta_s for target in (TARGET, "old face"))
+    app = build_app(predictor, neutral=NEUTRAL, target=TARGET, strength=2.0, beta=BETA)
+    with served_page(app, tmp_path, monkeypatch) as (playwright, browser, url):
+        page = open_page(browser, url)
+        wait_for_image(page, "edited", editor.render(edit_styles(base, smile, 2.0)))
+        page.get_by_role("button", name="Accept", exact=True).click()
+        playwright.expect(page.locator("#status")).to_contain_text("Accepted", timeout=60_000)
+        set_target(page, "old face")
+        playwright.expect(page.locator("#status")).to_contain_text("'face' -> 'old face'", timeout=60_000)
+        type_slider(page, "alpha", -1.5)
+        wait_for_image(page, "edited", editor.render(edit_styles(edit_styles(base, smile, 2.0), old, -1.5)))
+        assert "face -> smiling face = 2 @ 0.05" in page.inner_text("#history")
+
+        page.get_by_role("button", name="Export files").click()
+        playwright.expect(page.locator("#status")).to_contain_text("Exported the files", timeout=120_000)
+        assert downloaded(page, playwright, RECIPE_NAME).decode() == (
+            "face -> smiling face = 2 @ 0.05\nface -> old face = -1.5 @ 0.05\n")
+
+        page.locator("#sweep_frames input").fill("6")
+        page.get_by_role("button", name="Export sweep").click()
+        playwright.expect(page.locator("#status")).to_contain_text("Exported the strength sweep", timeout=120_000)
+        with Image.open(io.BytesIO(downloaded(page, playwright, "dst.editing_sweep.gif"))) as gif:
+            assert gif.n_frames == 6 and gif.size == (64, 64)
+        assert downloaded(page, playwright, "dst.editing_sweep.mp4")[4:8] == b"ftyp"
 
 
 def test_a_large_photo_is_shown_scaled_down_and_exported_at_its_size(predictor, photo_inverter, tmp_path):
@@ -658,7 +778,7 @@ def test_page_in_headless_chromium(editor, predictor, photo_inverter, monkeypatc
         page.get_by_role("button", name="Accept", exact=True).click()
         expect(status).to_contain_text("Accepted", timeout=60_000)
         accepted = edit_styles(base, delta_s, 2.2)
-        assert slider_value(page, "alpha") == 0 and "'face' -> 'smiling face' at 2.2" in page.inner_text("#history")
+        assert slider_value(page, "alpha") == 0 and "face -> smiling face = 2.2 @ 0.05" in page.inner_text("#history")
         wait_for_image(page, "original", editor.render(accepted))  # the edit is the new start
 
         drag_slider(page, "beta", 1.0)
@@ -677,7 +797,7 @@ def test_page_in_headless_chromium(editor, predictor, photo_inverter, monkeypatc
         page.get_by_role("button", name="Export files").click()
         expect(status).to_contain_text("Exported", timeout=60_000)
         expect(page.get_by_role("cell", name="dst.editing_strip.png")).to_be_visible(timeout=30_000)
-        assert page.get_by_role("row", name="Remove this file").count() == 7  # src, -1, 2, 1 (current), dst, strip, S
+        assert page.get_by_role("row", name="Remove this file").count() == 8  # src, -1, 2, 1 (current), dst, strip, S, recipe
         page.get_by_role("button", name="Undo").click()
         expect(status).to_contain_text("Undone", timeout=60_000)
         wait_for_image(page, "original", editor.render(base))

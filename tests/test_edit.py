@@ -9,26 +9,27 @@ import subprocess
 import sys
 import types
 
+import clip
+import imageio_ffmpeg
 import numpy as np
+import paddle
 import pytest
+from conftest import listing, raises_user_error
 from PIL import Image
 
-import clip
-import paddle
-
-from conftest import listing, raises_user_error
-
 from ppgan.apps.styleganv2clip_predictor import StyleGANv2ClipPredictor
+from ppgan.cli import edit as edit_command
 from ppgan.cli.edit import main as edit_main
 from ppgan.cli.styleclip import main
 from ppgan.inversion import read_latents
-from ppgan.cli import edit as edit_command
-from ppgan.styleclip import outputs
+from ppgan.models.generators import StyleGANv2Generator
+from ppgan.styleclip import outputs, sweep
+from ppgan.styleclip.clip import save_random_clip_weights
+from ppgan.styleclip.compose import EditSpec, composition_name, edit_text, parse_edit
 from ppgan.styleclip.edit import as_beta, as_strengths
 from ppgan.styleclip.outputs import STRIP_NAME, strip_image
-from ppgan.models.generators import StyleGANv2Generator
-from ppgan.styleclip.clip import save_random_clip_weights
 from ppgan.styleclip.stats import write_stats
+from ppgan.styleclip.sweep import check_sweep, sweep_frames, sweep_strengths
 from ppgan.styleclip.text import load_templates
 from ppgan.utils.errors import UserError
 
@@ -408,3 +409,195 @@ def test_subcommands(files, tmp_path, monkeypatch):
     assert calls == [["--merge", "--output", "fs3.pdparams"]]
     with pytest.raises(SystemExit):
         main(["explode"])
+
+
+# ---- strength sweep (issue 24, part 2) -------------------------------------------------------------
+
+def test_sweep_strengths_go_up_and_back_without_repeating_an_end():
+    assert sweep_strengths((-2.0, 0.0, 4.0), 6) == (-2.0, 0.0, 2.0, 4.0, 2.0, 0.0)
+    assert sweep_strengths((4.0, -2.0), 5) == (-2.0, 1.0, 4.0, 2.0, 0.0)  # up in 2 steps, down in 3
+    assert sweep_strengths((-1.0, 2.5), 6) == (-1.0, 0.17, 1.33, 2.5, 1.33, 0.17)  # rounded to 0.01
+    assert sweep_strengths((3.0,), 4) == (0.0, 1.5, 3.0, 1.5)  # one strength: from 0 to it
+    assert sweep_strengths((1.0, 2.0), 2) == (1.0, 2.0)
+    with raises_user_error(r"^--sweep needs two different strengths .* --direction_offset gives only 0; "):
+        sweep_strengths((0.0,), 4)
+    for frames, fps in ((1, 12), (1001, 12), (4, 0), (4, 61)):
+        with raises_user_error("is out of range; pass an integer"):
+            check_sweep(frames, fps)
+
+
+def spy_on_sweep_writers(monkeypatch):
+    """{path name: frames} of every sweep file written (the real files are written too)."""
+    captured = {}
+    for name in ("write_gif", "write_mp4"):
+        write = getattr(sweep, name)
+        monkeypatch.setattr(sweep, name, lambda path, frames, fps, write=write: (
+            captured.__setitem__(os.path.basename(path), frames.copy()), write(path, frames, fps)))
+    return captured
+
+
+def test_sweep_frame_k_is_the_single_edit_at_its_strength(files, predictor, reference, tmp_path, monkeypatch):
+    latent = np.load(files["latents.npy"])[0]
+    captured = spy_on_sweep_writers(monkeypatch)
+    predictor.output_path = str(tmp_path / "sweep")
+    predictor.run(latent, NEUTRAL, TARGET, strengths=(-1, 2.5), beta_threshold=reference["beta"],
+                  sweep=check_sweep(6, 10, labelled=False))
+    assert listing(tmp_path / "sweep") == sorted(["src.editing.png", "dst.editing_-1.png", "dst.editing_2.5.png",
+                                                   "dst.editing.png", STRIP_NAME, "dst.editing.pd",
+                                                   "dst.editing_sweep.gif", "dst.editing_sweep.mp4"])
+    frames = captured["dst.editing_sweep.gif"]
+    np.testing.assert_array_equal(captured["dst.editing_sweep.mp4"], frames)
+    assert frames.shape == (6, 32, 32, 3)
+    for k, strength in enumerate((-1.0, 0.17, 1.33, 2.5, 1.33, 0.17)):  # the single edit's PNG, decoded
+        predictor.output_path = str(tmp_path / f"single_{k}")
+        predictor.run(latent, NEUTRAL, TARGET, strengths=strength, beta_threshold=reference["beta"])
+        np.testing.assert_array_equal(frames[k], np.asarray(Image.open(tmp_path / f"single_{k}" / "dst.editing.png")),
+                                      err_msg=f"frame {k}")
+
+    with Image.open(tmp_path / "sweep" / "dst.editing_sweep.gif") as gif:
+        assert (gif.n_frames, gif.info["loop"], gif.info["duration"]) == (6, 0, 100)
+    reader = imageio_ffmpeg.read_frames(str(tmp_path / "sweep" / "dst.editing_sweep.mp4"))
+    meta = next(reader)
+    assert meta["codec"] == "h264" and meta["pix_fmt"].startswith("yuv420p") and meta["size"] == (32, 32)
+    assert meta["fps"] == 10 and len(list(reader)) == 6
+
+
+def test_sweep_labels_are_small_and_in_a_corner():
+    render = np.random.default_rng(3).integers(0, 256, (2, 256, 256, 3), dtype=np.uint8)
+    labelled = sweep_frames(render, (2.5, -1.0))
+    changed = np.any(labelled != render, axis=-1)
+    rows, cols = np.nonzero(changed[0])
+    assert rows.min() > 256 * 3 // 4 and cols.max() < 256 // 4  # the bottom-left corner only
+    assert changed[0].mean() < 0.03
+    assert np.any(changed[0] != changed[1])  # '+2.5' and '-1' are drawn differently
+    np.testing.assert_array_equal(sweep_frames(render, (2.5, -1.0), labelled=False), render)
+
+
+def test_an_odd_sized_sweep_loses_one_row_and_column_in_the_mp4(tmp_path):
+    frames = np.random.default_rng(4).integers(0, 256, (3, 35, 33, 3), dtype=np.uint8)
+    sweep.write_mp4(str(tmp_path / "odd.mp4"), frames, 12)
+    meta = next(imageio_ffmpeg.read_frames(str(tmp_path / "odd.mp4")))
+    assert meta["size"] == (32, 34) and meta["pix_fmt"].startswith("yuv420p")
+
+
+def test_sweep_of_a_photo_writes_the_pasted_photo_frames(files, reference, tmp_path, monkeypatch, capsys):
+    from ppgan.inversion import photo as inversion
+
+    latent = np.load(files["latents.npy"])[1]
+    monkeypatch.setattr(inversion.PhotoInverter, "encode", lambda inverter, faces: latent[None])
+    psp_path = tmp_path / "psp.pdparams"
+    psp_path.write_bytes(b"")  # never read: the encoding is faked
+    captured = spy_on_sweep_writers(monkeypatch)
+    out = tmp_path / "out"
+    edit_main(edit_argv(files, out, "--input_image", PORTRAIT, "--psp_weight_path", str(psp_path), "--neutral",
+                        NEUTRAL, "--target", TARGET, "--beta_threshold", str(reference["beta"]),
+                        "--direction_offset", "-1", "2", "--sweep", "4", "--no_sweep_label"))
+    assert {"face_psp_input.edited_sweep.gif", "face_psp_input.edited_sweep.mp4", "dst.editing_sweep.gif",
+            "dst.editing_sweep.mp4"} <= set(os.listdir(out))
+    photos = captured["face_psp_input.edited_sweep.gif"]  # strengths -1, 0.5, 2, 0.5
+    assert photos.shape == (4, 600, 482, 3)
+    np.testing.assert_array_equal(photos[0], np.asarray(Image.open(out / "face_psp_input.edited_-1.png")))
+    np.testing.assert_array_equal(photos[2], np.asarray(Image.open(out / "face_psp_input.edited_2.png")))
+    np.testing.assert_array_equal(photos[1], photos[3])
+    np.testing.assert_array_equal(captured["dst.editing_sweep.gif"][2], np.asarray(Image.open(out / "dst.editing_2.png")))
+
+
+# ---- composed edits (issue 24, part 3) -------------------------------------------------------------
+
+GLASSES = "face with glasses"
+
+
+def test_composition_is_the_sum_of_the_single_edits(files, predictor, reference, tmp_path, capsys):
+    latent = np.load(files["latents.npy"])[0]
+    np.save(tmp_path / "face.npy", latent)
+    single = {}
+    for target, strength, beta in ((TARGET, 2.5, reference["beta"]), (GLASSES, -1.5, 0.05)):
+        predictor.output_path = str(tmp_path / target)
+        result = predictor.run(latent, NEUTRAL, target, strengths=strength, beta_threshold=beta)
+        edited = paddle.load(str(tmp_path / target / "dst.editing.pd"))
+        single[target] = [s.numpy() for s in edited], result.direction
+    source = styles_of(predictor, latent[None])
+
+    (tmp_path / "recipe.txt").write_text(f"# the smile first\n{TARGET} = 2.5\n\n")
+    out = tmp_path / "composed"
+    edit_main(edit_argv(files, out, "--latent", str(tmp_path / "face.npy"), "--beta_threshold", str(reference["beta"]),
+                        "--recipe", str(tmp_path / "recipe.txt"), "--edit", f"{NEUTRAL} -> {GLASSES} = -1.5 @ 0.05"))
+    name = "face-with-a-big-smile_2.5+face-with-glasses_-1.5"
+    assert listing(out) == sorted(["src.editing.png", f"dst.editing_{name}.png", "dst.editing.png", STRIP_NAME,
+                                   "dst.editing.pd"])
+    composed = [s.numpy() for s in paddle.load(str(out / "dst.editing.pd"))]
+    for layer, (ours, base) in enumerate(zip(composed, source)):
+        expected = base + sum(edited[layer] - base for edited, _ in single.values())
+        np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-6, err_msg=f"layer {layer}")
+
+    moved = [np.concatenate([d != 0 for d in direction.delta_s]) for _, direction in single.values()]
+    shared = int(np.count_nonzero(moved[0] & moved[1]))
+    assert shared > 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"{shared} style channels are moved by more than one edit: '{TARGET}' & '{GLASSES}' {shared}" in lines
+    assert sum("style channels (max |r|" in line for line in lines) == 2
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("smiling face", r"^--edit 'smiling face' has no strength; write TARGET = STRENGTH or NEUTRAL -> TARGET"),
+    ("smiling face = big", "has strength 'big', not a number"),
+    ("smiling face = 0", "has strength 0; give a number from -100 to 100, not 0"),
+    ("smiling face = 300", "has strength 300; give"),
+    ("a -> b -> c = 1", "has more than one '->'"),
+    ("face -> = 1", "has an empty text"),
+    ("smiling face = 1 @ high", "has beta 'high'; give a number >= 0 or auto"),
+])
+def test_bad_edit_specs_are_one_line_errors(files, tmp_path, monkeypatch, spec, message):
+    monkeypatch.setattr(edit_command, "StyleGANv2ClipPredictor", None)  # would fail if it were reached
+    with raises_user_error(message):
+        edit_main(edit_argv(files, tmp_path / "out", "--edit", spec))
+    assert not os.path.exists(tmp_path / "out")
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--edit", "old face=2", "--target", "old face"], "without --target and --direction_offset"),
+    (["--edit", "old face=2", "--direction_offset", "2"], "without --target and --direction_offset"),
+    (["--edit", "old face=2", "--sweep", "4"], "^--sweep sweeps the strengths of one --target edit"),
+    (["--edit", "face=2"], "^edit 'face -> face = 2 @ 0.12': neutral and target descriptions are both 'face'"),
+    ([], "^pass the edit with --target"),
+    (["--target", "old face", "--sweep", "1"], "^--sweep 1 is out of range"),
+    (["--target", "old face", "--sweep", "4", "--direction_offset", "0"], "^--sweep needs two different strengths"),
+    (["--recipe", "absent.txt"], "^--recipe absent.txt does not exist"),
+])
+def test_composition_and_sweep_flags_fail_before_any_model_loads(files, tmp_path, monkeypatch, extra, message):
+    monkeypatch.setattr(edit_command, "StyleGANv2ClipPredictor", None)
+    monkeypatch.chdir(tmp_path)
+    with raises_user_error(message):
+        edit_main(edit_argv(files, tmp_path / "out", *extra))
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_edit_text_reads_back_as_the_same_edit():
+    for spec in (EditSpec("face", "smiling face", 3.0, 0.12), EditSpec("face with hair", "blond", -0.1, "auto"),
+                 EditSpec("face", "old face", 1 / 3, 0.05)):
+        assert parse_edit(edit_text(spec), "other", 0.3) == spec
+    assert parse_edit("smiling face=3", "face", 0.2) == EditSpec("face", "smiling face", 3.0, 0.2)
+    assert len(composition_name([EditSpec("face", "a very long description " * 9, 1.0, 0.1)])) == 80
+
+
+def test_composed_edits_of_a_photo_are_written_like_one_edit(files, reference, tmp_path, monkeypatch):
+    from ppgan.inversion import photo as inversion
+
+    latent = np.load(files["latents.npy"])[1]
+    monkeypatch.setattr(inversion.PhotoInverter, "encode", lambda inverter, faces: latent[None])
+    psp_path = tmp_path / "psp.pdparams"
+    psp_path.write_bytes(b"")  # never read: the encoding is faked
+    out = tmp_path / "out"
+    edit_main(edit_argv(files, out, "--input_image", PORTRAIT, "--psp_weight_path", str(psp_path), "--beta_threshold",
+                        str(reference["beta"]), "--edit", f"{TARGET}=2", "--edit", f"{GLASSES} = 1 @ 0.05"))
+    name = "face-with-a-big-smile_2+face-with-glasses_1"
+    assert {f"face_psp_input.edited_{name}.png", "face_psp_input.edited.png", f"dst.editing_{name}.png",
+            "dst.editing.pd"} <= set(os.listdir(out))
+    predictor = make_predictor(files)
+    smile = predictor.style_direction(predictor.text_direction.delta_t(NEUTRAL, TARGET), reference["beta"]).delta_s
+    glasses = predictor.style_direction(predictor.text_direction.delta_t(NEUTRAL, GLASSES), 0.05).delta_s
+    edited = paddle.load(str(out / "dst.editing.pd"))
+    for ours, base, one, other in zip(edited, styles_of(predictor, latent[None]), smile, glasses):
+        np.testing.assert_allclose(ours.numpy(), base + 2 * one[None] + other[None], rtol=1e-6, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "face_psp_input.edited.png")),
+                                  np.asarray(Image.open(out / f"face_psp_input.edited_{name}.png")))

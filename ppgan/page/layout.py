@@ -13,10 +13,18 @@ from ..styleclip.edit import DEFAULT_BETA, DEFAULT_STRENGTH, as_beta, as_strengt
 from ..utils.errors import UserError
 from .service import BETA_RANGE, PREVIEW_SIZE, Editor
 from .session import EditSession, PhotoFaces, photo_face
-from .words import NEW_FACE, channel_message, error_message, face_choices, face_message, slider_value
+from .words import (
+    NEW_FACE,
+    channel_message,
+    error_message,
+    face_choices,
+    face_message,
+    slider_value,
+)
 
 STRENGTH_RANGE = (-10.0, 10.0)
 STRIP_STRENGTHS = "-5 -2.5 0 2.5 5"
+SWEEP_FRAMES = 24  # the Sweep frames field's first value
 IMAGE_HEIGHT = 420  # display height of the images, in CSS pixels
 PHOTO_DISPLAY_SIDE = 1600  # longest side of the edited photo the page shows (the export keeps the photo's size)
 MODEL_QUEUE = "model"  # every event that touches Paddle runs in this one queue, one at a time
@@ -138,7 +146,11 @@ class Page:
         with gr.Row():
             self.strip_strengths = gr.Textbox(STRIP_STRENGTHS, label="Strip strengths", elem_id="strip")
             self.export_button = gr.Button("Export files")
-        self.downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
+        with gr.Row():
+            self.sweep_frames = gr.Number(SWEEP_FRAMES, precision=0, label="Sweep frames", elem_id="sweep_frames")
+            self.sweep_label_box = gr.Checkbox(True, label="strength label in the corner")
+            self.sweep_button = gr.Button("Export sweep")
+        self.downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads")
 
     def wire_events(self, app):
         """Connect every event of ``app`` to its handler, all in the model queue."""
@@ -176,6 +188,8 @@ class Page:
         self.reset.click(self.reset_face, self.session_state, face_outputs, **queued)
         self.export_button.click(self.export, [self.session_state, self.strip_strengths], [self.downloads, self.status],
                                  **queued)
+        self.sweep_button.click(self.export_sweep, [self.session_state, self.strip_strengths, self.sweep_frames,
+                                                    self.sweep_label_box], [self.downloads, self.status], **queued)
 
     def photo_shown(self, session):
         """The edited photo pane: the session's pasted photo, hidden for a face without a photo."""
@@ -322,8 +336,20 @@ class Page:
             return {self.status: error_message(exc)}
         pasted = ", the photo with the face pasted back" if session.photo is not None else ""
         message = ("Exported the files of the edit command (source, every strength, the current edit as "
-                   f"dst.editing.png, the strip, the S code{pasted}) below.")
+                   f"dst.editing.png, the strip, the S code{pasted}, the accepted edits as a recipe) below.")
         return {self.downloads: paths, self.status: message}
+
+    def export_sweep(self, session, strip_text, frames, labelled, progress=gr.Progress()):
+        """The strength sweep (GIF and MP4) of the edit shown, over the strip strengths and the current one."""
+        progress(0, desc="Exporting the sweep")
+        if isinstance(frames, float) and frames.is_integer():
+            frames = int(frames)
+        try:
+            paths = session.export_sweep(parse_strengths(strip_text), frames, labelled,
+                                         lambda strengths: progress.tqdm(strengths, desc="Rendering the sweep"))
+        except UserError as exc:
+            return {self.status: error_message(exc)}
+        return {self.downloads: paths, self.status: "Exported the strength sweep (GIF and MP4) below."}
 
 
 def build_app(predictor, latent=None, neutral="face", target="", strength=DEFAULT_STRENGTH, beta=DEFAULT_BETA,

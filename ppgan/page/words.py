@@ -15,6 +15,7 @@ PAGE_WORDS = {
     "target": "the Target field",
     "beta_threshold": "the beta slider",
     "direction_offset": "the Strip strengths field",
+    "sweep": "the Sweep frames field",
     "templates": "the prompt template set",  # chosen when the page is started: the page has no menu for it
     "latent": "the uploaded W+ .npy",
 }

@@ -3,6 +3,8 @@
 Per face folder: ``src.editing.png``, ``dst.editing_{strength}.png``, ``dst.editing.png`` (the
 last strength), ``dst.editing_strip.png`` (source, then every strength) and ``dst.editing.pd``
 (the edited S code); for a photo, ``<stem>.edited_{strength}.png`` and ``<stem>.edited.png``.
+A composed edit has one render, named by the composition (``ppgan.styleclip.compose``) instead of a
+strength; a sweep adds its GIF and MP4 (``ppgan.styleclip.sweep``).
 """
 import os
 import shutil
@@ -20,14 +22,24 @@ STRIP_NAME = "dst.editing_strip.png"
 STYLES_NAME = "dst.editing.pd"
 
 
+def render_label(strength):
+    """How a render is named in file names: a strength as typed (5.0 -> '5'), a composition's name (a str) as is."""
+    return strength if isinstance(strength, str) else f"{strength:g}"
+
+
 def strength_file_name(strength):
     """File name of the render at ``strength``: 5.0 -> 'dst.editing_5.png', -0.5 -> 'dst.editing_-0.5.png'."""
-    return f"dst.editing_{strength:g}.png"
+    return f"dst.editing_{render_label(strength)}.png"
 
 
 def photo_edit_names(stem, strengths):
     """Pasted-back photo names: ``<stem>.edited_{strength}.png`` per strength, then ``<stem>.edited.png``."""
-    return [f"{stem}.edited_{strength:g}.png" for strength in strengths] + [f"{stem}.edited.png"]
+    return [f"{stem}.edited_{render_label(strength)}.png" for strength in strengths] + [f"{stem}.edited.png"]
+
+
+def photo_sweep_stem(folder, stem):
+    """Path of a photo's sweep files without their extension: ``folder/<stem>.edited_sweep``."""
+    return os.path.join(folder, f"{stem}.edited_sweep")
 
 
 def photo_edit_files(folder, stem, strengths, pasted):
@@ -63,21 +75,24 @@ def output_files(folders, strengths):
     return [os.path.join(folder, name) for folder in folders for name in names]
 
 
-def save_edit_files(folders, images, last_styles, strengths, photo_files=None):
+def save_edit_files(folders, images, last_styles, strengths, photo_files=None, written=None):
     """Write every face's files, all or none (see ``atomic_files``).
 
     ``images``: uint8 [N, 1 + K, size, size, 3] (source, then each of the K ``strengths``) of the
     faces whose files go to ``folders``; ``last_styles``: the S code at the last strength, list of
     float32 [N, C_l] (saved per face as a list of [1, C_l] tensors); ``photo_files``:
-    {path: uint8 [H, W, 3]} written in the same set (``photo_edit_files``).
+    {path: uint8 [H, W, 3]} written in the same set (``photo_edit_files``); ``written``: {path: function
+    writing that file to the path it is given} (the sweep's, ``sweep_files``), also in the set.
     """
-    photo_files = photo_files or {}
-    check_output_files(output_files(folders, strengths) + list(photo_files))
+    photo_files, written = photo_files or {}, written or {}
+    check_output_files(output_files(folders, strengths) + list(photo_files) + list(written))
     root = os.path.commonpath([os.path.abspath(folder) for folder in
-                               folders + [os.path.dirname(path) for path in photo_files]])
+                               folders + [os.path.dirname(path) for path in [*photo_files, *written]]])
     with atomic_files(root, "{output_path}") as staged:
         for path, image in photo_files.items():
             write_png(staged.path(path), image)
+        for path, write in written.items():
+            write(staged.path(path))
         for face, (folder, face_images) in enumerate(zip(folders, images)):
             write_png(staged.path(os.path.join(folder, SRC_NAME)), face_images[0])
             for strength, image in zip(strengths, face_images[1:]):
