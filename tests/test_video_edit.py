@@ -160,5 +160,9 @@ def test_bad_videos_are_one_line_errors_and_nothing_is_written(files, tmp_path):
 def test_flags_a_video_cannot_take_are_refused(files, tmp_path):
     with raises_user_error("--refine_steps is not available with --input_video"):
         edit_main(edit_argv(files, tmp_path, "--refine_steps", "5"))
+    with raises_user_error("--edit and --recipe are not available with --input_video"):
+        edit_main(edit_argv(files, tmp_path, "--edit", "old face=2"))
+    with raises_user_error("--sweep is not available with --input_video"):
+        edit_main(edit_argv(files, tmp_path, "--sweep", "8"))
     with raises_user_error("pass one of --latent, --input_image and --input_video"):
         edit_main(edit_argv(files, tmp_path, "--latent", files["fs3.pdparams"]))

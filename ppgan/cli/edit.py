@@ -224,6 +224,7 @@ def edit_photos(predictor, args, strengths, beta, psp, edits=None, sweep=None):
 def main(argv=None):
     """The editing command: check the inputs, build the predictor, run, print a summary."""
     args = edit_parser().parse_args(argv)
+    video = check_video_args(args) if args.input_video is not None else None
     beta = as_beta(args.beta_threshold)
     edits = composed_edits(args, beta)
     sweep = None if args.sweep is None else check_sweep(args.sweep, args.sweep_fps, not args.no_sweep_label)
@@ -236,7 +237,6 @@ def main(argv=None):
     if sweep:
         sweep_strengths(strengths, sweep.frames)  # two different strengths to sweep between
     check_seed("--seed", args.seed)
-    video = check_video_args(args) if args.input_video is not None else None
     if args.latent is not None and args.input_image is not None:
         raise UserError("pass either --latent or --input_image, not both")
     if args.input_image is not None:

@@ -20,6 +20,12 @@ def check_video_args(args):
     """The ``VideoInfo`` of ``--input_video``, after the flags a video cannot take are refused (one line each)."""
     if args.latent is not None or args.input_image is not None:
         raise UserError("pass one of --latent, --input_image and --input_video, not several")
+    if args.edit or args.recipe:
+        raise UserError("--edit and --recipe are not available with --input_video; give its one edit with --target "
+                        "and --direction_offset")
+    if args.sweep is not None:
+        raise UserError("--sweep is not available with --input_video (each strength is a video of its own); "
+                        "leave it out")
     if args.refine_steps:
         raise UserError("--refine_steps is not available with --input_video (it would fit every frame); "
                         "leave it out")
