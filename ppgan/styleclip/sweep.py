@@ -4,8 +4,7 @@
 ``sweep_frames`` burns a small strength label into each render (or pasted photo), and
 ``sweep_files`` names the two files and their writers for ``save_edit_files`` (written with the
 edit's other files, all or none). The MP4 is H.264 in yuv420p (browsers play it), encoded by
-the ffmpeg binary of the ``imageio-ffmpeg`` package; yuv420p needs even sizes, so an odd height
-or width loses its last row or column in the MP4 (the GIF keeps every pixel).
+``ppgan.utils.video.VideoWriter`` (the ffmpeg binary of the ``imageio-ffmpeg`` package).
 """
 import collections
 import functools
@@ -15,6 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..utils.checks import check_int
 from ..utils.errors import UserError
+from ..utils.video import VideoWriter
 
 SWEEP_FPS = 12
 MAX_SWEEP_FRAMES = 1000
@@ -91,19 +91,11 @@ def write_gif(path, frames, fps):
 
 
 def write_mp4(path, frames, fps):
-    """Write frames uint8 [N, H, W, 3] as H.264 yuv420p at ``fps`` (odd sizes lose their last row or column)."""
-    import imageio_ffmpeg
-
-    even = frames[:, :frames.shape[1] // 2 * 2, :frames.shape[2] // 2 * 2]
-    writer = imageio_ffmpeg.write_frames(path, (even.shape[2], even.shape[1]), fps=fps, codec="libx264",
-                                         pix_fmt_out="yuv420p", macro_block_size=1, ffmpeg_log_level="error",
-                                         output_params=["-movflags", "+faststart"])
-    writer.send(None)
-    try:
-        for frame in even:
-            writer.send(np.ascontiguousarray(frame))
-    finally:
-        writer.close()
+    """Write frames uint8 [N, H, W, 3] as H.264 yuv420p at ``fps`` (``ppgan.utils.video.VideoWriter``: an odd
+    side is stored padded by one repeated pixel, its true size in the file's tag)."""
+    with VideoWriter(path, fps, (frames.shape[2], frames.shape[1])) as writer:
+        for frame in frames:
+            writer.write(frame)
 
 
 def sweep_paths(stems):
