@@ -108,7 +108,7 @@ def main():
         warm = faces[0][:1]
         predictor.render_edits(inverter.encode(warm), direction.delta_s, [3.0])  # first runs: oneDNN, programs
         latents = stage("invert", lambda: [inverter.encode(frame) for frame in faces])
-        edits = stage("edit", lambda: [predictor.render_edits(latent, direction.delta_s, [3.0])[0][:, 1]
+        edits = stage("edit", lambda: [predictor.render_edits(latent, direction.delta_s, [3.0], source=False)[0][:, 0]
                                        for latent in latents])
         pasted = stage("paste", lambda: [paste_faces(frame, edit, [face.quad for face in frame_face])[0]
                                          for frame, edit, frame_face in zip(frames, edits, faces)])

@@ -229,6 +229,21 @@ def test_batched_renders_equal_single_renders(files, predictor, reference):
         np.testing.assert_allclose(last[0][face], source[0][0] - 2.0 * delta_s[0], atol=1e-5)
 
 
+@pytest.mark.parametrize("strengths, renders", [((3.0, -2.0), 4), ((3.0, 0.0, -2.0), 6)])
+def test_renders_without_the_source_skip_its_render(files, predictor, reference, strengths, renders):
+    """``source=False`` (the video path): the strengths' images alone, and the source rendered only for a 0."""
+    latents = np.load(files["latents.npy"])
+    counted = []
+    edits, _ = predictor.render_edits(latents, reference["delta_s"], strengths, batch_size=1, source=False,
+                                      progress=counted.append)
+    assert edits.shape == (2, len(strengths), 32, 32, 3) and sum(counted) == renders
+    for k, strength in enumerate(strengths):
+        for face in range(2):
+            source = styles_of(predictor, latents[face:face + 1])
+            alone = predictor.render_styles([s + strength * d for s, d in zip(source, reference["delta_s"])])[0]
+            np.testing.assert_array_equal(edits[face, k], alone)
+
+
 def test_several_faces_get_one_folder_each(files, predictor, reference, tmp_path):
     predictor.output_path = str(tmp_path / "out")
     latents = np.load(files["latents.npy"])

@@ -120,21 +120,24 @@ class StyleGANv2ClipPredictor(StyleGANv2Predictor):
         g = self.generator
         return edit_direction(self.fs3, delta_t, beta_threshold, g.channels_lst, g.style_layers, self.channel_std)
 
-    def render_edits(self, latents, delta_s, strengths, batch_size=None, progress=None):
+    def render_edits(self, latents, delta_s, strengths, batch_size=None, progress=None, source=True):
         """Render every face unedited and at every strength.
 
         latents [N, n_latent, style_dim], delta_s list of [C_l], K strengths -> (uint8
         [N, 1+K, size, size, 3], source first; edited S of the last strength, list of
         float32 [N, C_l]). All renders share batches (see ``render_styles``, which calls
         ``progress``); strength 0 is the source itself and is not rendered again.
+        ``source=False``: the strengths' images alone, [N, K, size, size, 3] (the source is
+        then rendered only for a strength 0).
         """
         with paddle.no_grad():
             styles = [s.numpy() for s in self.generator.style_affine(paddle.to_tensor(latents))]
         rendered = [strength for strength in strengths if strength != 0]
-        codes = [styles] + [edit_styles(styles, delta_s, strength) for strength in rendered]
+        with_source = source or len(rendered) < len(strengths)
+        codes = [styles] * with_source + [edit_styles(styles, delta_s, strength) for strength in rendered]
         images = self.render_styles([np.concatenate(layer) for layer in zip(*codes)], batch_size, progress)
         images = images.reshape(len(codes), len(latents), *images.shape[1:])
-        order = [0] + [rendered.index(strength) + 1 if strength != 0 else 0 for strength in strengths]
+        order = [0] * source + [rendered.index(strength) + with_source if strength != 0 else 0 for strength in strengths]
         return images[order].swapaxes(0, 1), edit_styles(styles, delta_s, strengths[-1])
 
     def face_folders(self, num_faces, output_path=None):

@@ -57,7 +57,7 @@ def edit_video(predictor, args, strengths, beta, psp, info):
         direction = predictor.style_direction(predictor.text_direction.delta_t(args.neutral, args.target), beta)
 
         def render(latents):
-            return predictor.render_edits(latents, direction.delta_s, strengths)[0][:, 1:]
+            return predictor.render_edits(latents, direction.delta_s, strengths, source=False)[0]
 
         with_face, without_face = VideoEditor(inverter.encode, render, args.match_colours)(info, quads, outputs, work)
     print(f"{args.input_video}: {info.frame_count} frames, {with_face} with a face edited, {without_face} without "
