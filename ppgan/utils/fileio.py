@@ -38,7 +38,8 @@ def write_error(path, exc, arg=None):
     return UserError(f"cannot write {path}: {exc.strerror or exc}; {fix} (nothing was written)")
 
 
-def _process_alive(pid):
+def process_alive(pid):
+    """Whether a process ``pid`` runs on this machine (one of another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -53,7 +54,7 @@ def _is_stale(directory, name):
     if not match:
         return False
     if match["host"] == _HOST:
-        return int(match["pid"]) != os.getpid() and not _process_alive(int(match["pid"]))
+        return int(match["pid"]) != os.getpid() and not process_alive(int(match["pid"]))
     try:
         return time.time() - os.lstat(os.path.join(directory, name)).st_mtime > STALE_SECONDS
     except OSError:

@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 
-from .fileio import make_dirs, remove_dirs, temporary_dir
+from .fileio import make_dirs, process_alive, remove_dirs, temporary_dir
 
 REFRESH_SECONDS = 60
 STALE_SECONDS = 600  # a lock of another machine untouched this long belongs to a run that stopped
@@ -32,16 +32,6 @@ def _start_ticks(pid):
             return int(f.read().rsplit(")", 1)[1].split()[19])
     except (OSError, IndexError, ValueError):
         return None
-
-
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def lock_owner(path):
@@ -65,7 +55,7 @@ def owner_running(path, owner):
             return time.time() - os.stat(path).st_mtime < STALE_SECONDS
         except OSError:
             return False
-    if owner["pid"] == os.getpid() or not _pid_alive(owner["pid"]):
+    if owner["pid"] == os.getpid() or not process_alive(owner["pid"]):
         return False
     started = _start_ticks(owner["pid"])
     return started is None or owner.get("started") is None or started == owner["started"]

@@ -79,30 +79,45 @@ def configure_cpu_runtime(keep_freed_memory=True, quiet_paddle=True):
             libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
         except (OSError, AttributeError):
             pass
-    if quiet_paddle and "paddle" not in sys.modules:
-        sys.meta_path.insert(0, _QuietPaddleImport())
+    if quiet_paddle:
+        on_first_import("paddle", _import_quietly)
 
 
-class _QuietPaddleImport:
-    """Meta path finder: the first ``import paddle`` runs inside ``paddle_noise_filtered``, then it leaves."""
+def on_first_import(name, wrap):
+    """Hand the coming first ``import name`` to ``wrap(run)``, which must call ``run()`` (executing the module).
 
-    def find_spec(self, name, path=None, target=None):
-        if name != "paddle":
+    Nothing happens if ``name`` is imported already, or if ``wrap`` waits for it already. ``wrap``
+    runs where the import happens (e.g. to filter its output, or to act right after it).
+    """
+    if name in sys.modules or any(isinstance(finder, _FirstImport) and (finder.name, finder.wrap) == (name, wrap)
+                                  for finder in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _FirstImport(name, wrap))
+
+
+class _FirstImport:
+    """Meta path finder of ``on_first_import``: wraps the loading of the first import of ``name``, then leaves."""
+
+    def __init__(self, name, wrap):
+        self.name, self.wrap = name, wrap
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
             return None
         sys.meta_path.remove(self)
         import importlib.util
 
-        spec = importlib.util.find_spec(name)
+        spec = importlib.util.find_spec(fullname)
         if spec is None or spec.loader is None:
             return spec
-        loader_exec = spec.loader.exec_module
-
-        def exec_module(module):
-            with paddle_noise_filtered():
-                loader_exec(module)
-
-        spec.loader.exec_module = exec_module
+        run_module = spec.loader.exec_module
+        spec.loader.exec_module = lambda module: self.wrap(lambda: run_module(module))
         return spec
+
+
+def _import_quietly(run):
+    with paddle_noise_filtered():
+        run()
 
 
 @contextlib.contextmanager

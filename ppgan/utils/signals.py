@@ -14,10 +14,10 @@ run is ignored, so they finish. ``termination_requested()`` says whether SIGTERM
 for callers whose library swallowed the exception (Gradio's server loop ends quietly
 on a ``KeyboardInterrupt``).
 """
-import importlib.util
 import signal
-import sys
 import threading
+
+from .runtime import on_first_import
 
 _requested = threading.Event()
 
@@ -44,8 +44,7 @@ def handle_termination():
     completes, since Paddle's import installs its own.
     """
     _install()
-    if "paddle" not in sys.modules and not any(isinstance(f, _AfterPaddleImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _AfterPaddleImport())
+    on_first_import("paddle", _reinstall_after)
 
 
 def termination_requested():
@@ -53,22 +52,8 @@ def termination_requested():
     return _requested.is_set()
 
 
-class _AfterPaddleImport:
-    """Meta path finder: re-installs the SIGTERM handler once the first ``import paddle`` has run, then leaves."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name != "paddle":
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.loader is None:
-            return spec
-        loader_exec = spec.loader.exec_module
-
-        def exec_module(module):
-            loader_exec(module)
-            if threading.current_thread() is threading.main_thread():
-                _install()
-
-        spec.loader.exec_module = exec_module
-        return spec
+def _reinstall_after(run):
+    """Run Paddle's import, then put the SIGTERM handler back over the one it installed."""
+    run()
+    if threading.current_thread() is threading.main_thread():
+        _install()
