@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import FIXTURES, REPO_ROOT
 
 TUTORIAL_DIRS = [os.path.join(REPO_ROOT, "docs", lang, "tutorials") for lang in ("en_US", "zh_CN")]
 # what a clone holds: its folders (but an output folder of a previous run) and top-level scripts
@@ -92,12 +92,31 @@ def small_run_flags(config_f_32px_files, random_psp_file):
     }
 
 
-@pytest.mark.slow  # about 90 CPU seconds: three CLIP loads and a pSp
+def write_face_clip(path, frames=6):
+    """A short H.264 clip of a fixture portrait drifting right over grey (240 x 200, 25 fps)."""
+    import cv2
+    import numpy as np
+
+    from ppgan.faceutils import load_rgb
+    from ppgan.utils.video import VideoWriter
+
+    portrait = cv2.resize(np.asarray(load_rgb(os.path.join(FIXTURES, "face_psp_input.jpg"))), (128, 160),
+                          interpolation=cv2.INTER_AREA)
+    with VideoWriter(str(path), 25, (240, 200)) as writer:
+        for index in range(frames):
+            canvas = np.full((200, 240, 3), 118, np.uint8)
+            shift = np.float32([[1, 0, 40 + 0.8 * index], [0, 1, 20]])
+            cv2.warpAffine(portrait, shift, (240, 200), dst=canvas, borderMode=cv2.BORDER_TRANSPARENT)
+            writer.write(canvas)
+
+
+@pytest.mark.slow  # about 2 minutes of CPU: four CLIP loads, pSp, and a short video
 def test_short_commands_run_as_written_on_small_models(sandbox, config_f_32px_files, random_psp_file, random_clip_file):
     home = sandbox / "cache"
     home.mkdir()
     os.symlink(random_clip_file, home / "ViT-B-32.pdparams")  # the CLIP release, as the cache holds it
     env = dict(os.environ, PPGAN_HOME=str(home), PPGAN_SYNTHESIS="eager")
+    write_face_clip(sandbox / "clip.mp4")  # the video the tutorial's video commands name
     extra = small_run_flags(config_f_32px_files, random_psp_file)
     english = [cmd for path in tutorial_files(TUTORIAL_DIRS[0]) for cmd in documented_commands(path)]
     ran = []
