@@ -17,7 +17,12 @@ setup(
     install_requires=REQUIREMENTS,
     extras_require={
         # Supported Paddle: 2.6 (PyPI's paddlepaddle-gpu 2.6.2; tested with 2.6.2 by CI) and 3.x.
-        "cpu": ["paddlepaddle>=2.6,<4"],
+        # The CPU render engines besides Paddle Inference (docs/speed.md); their wheels need Python 3.11 / 3.10,
+        # and an engine that is not installed is simply not used.
+        "cpu": ["paddlepaddle>=2.6,<4",
+                'onnx==1.23.2; python_version >= "3.10"',
+                'onnxruntime==1.32.0; python_version >= "3.11"',
+                'openvino==2026.4.1; python_version >= "3.10"'],
         "app": ["gradio==6.31.0"],
         "test": ["pytest", "playwright==1.65.2"],
     },

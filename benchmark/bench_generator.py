@@ -1,12 +1,15 @@
-"""Render speed of the 1024 StyleGAN2 generator (random weights) on this machine.
+"""Render speed of the 1024 StyleGAN2 generator (random weights) on this machine, per engine, next to PaddleGAN.
 
-Seconds per image at batch 1 and 4 for the eager modulated conv in its batched and
-grouped forms, for the Paddle Inference (oneDNN) program the tools use on CPUs, and
-for the program extraction uses: variants of one S code that differ in layer 0 only,
-every later layer with its style folded into its weights (``VariantsProgram``).
+Seconds per image at batch 1 and 4 for the synthesis program on every installed engine
+(``ppgan.utils.engines``: Paddle Inference with oneDNN, ONNX Runtime, OpenVINO), for the
+program extraction uses on each (variants of one S code that differ in layer 0 only,
+every later layer with its style folded into its weights: ``VariantsProgram``), for
+the eager modulated conv in its batched and grouped forms, and for PaddleGAN's own
+generator (``--paddlegan DIR``, a checkout of PaddleGAN; run in a subprocess, see
+``paddlegan.py``), all in one run; the last column is PaddleGAN's time over the row's.
 One 1024 render is 74.3 G multiply-adds (148.6 GFLOP).
 
-    python benchmark/bench_generator.py [--size 1024] [--repeats 2] [--skip_eager]
+    python benchmark/bench_generator.py [--size 1024] [--repeats 2] [--skip_eager] [--paddlegan DIR]
 """
 import argparse
 import os
@@ -23,6 +26,8 @@ import paddle  # noqa: E402
 
 from ppgan.models.generators import StyleGANv2Generator  # noqa: E402
 from ppgan.models.generators.fast_synthesis import SynthesisProgram, VariantsProgram  # noqa: E402
+from ppgan.utils import engines  # noqa: E402
+from paddlegan import NOT_MEASURED, paddlegan_render_seconds, paddlegan_root  # noqa: E402
 
 
 def multiply_adds(generator):
@@ -56,18 +61,25 @@ def main():
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--skip_eager", action="store_true", help="only the Paddle Inference program")
+    parser.add_argument("--engines", nargs="+", choices=engines.ENGINES, default=None,
+                        help="engines to time (default: every installed one)")
+    parser.add_argument("--skip_eager", action="store_true", help="leave out eager Paddle")
+    parser.add_argument("--paddlegan", default=None, help="PaddleGAN checkout to time next to ours (or PADDLEGAN_ROOT)")
     args = parser.parse_args()
 
     paddle.seed(0)
     generator = StyleGANv2Generator(args.size, 512, 8)
     generator.eval()
     gflop = 2 * multiply_adds(generator) / 1e9
-    print(f"size {args.size}: {gflop / 2:.1f} G multiply-adds per image; OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
+    names = args.engines or [name for name in engines.ENGINES if not engines.missing_packages(name)]
+    print(f"size {args.size}: {gflop / 2:.1f} G multiply-adds per image; {engines.cpu_name()}, "
+          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}; engines {engines.versions()}")
 
-    start = time.perf_counter()
-    program = SynthesisProgram(generator, eager=False)
-    print(f"Paddle Inference program ready in {time.perf_counter() - start:.1f} s (export is cached on disk)")
+    programs = {}
+    for name in names:
+        start = time.perf_counter()
+        programs[name] = SynthesisProgram(generator, eager=False, engine=name)
+        print(f"{name} program ready in {time.perf_counter() - start:.1f} s (the export is cached on disk)")
 
     def eager(grouped):
         def render(styles):
@@ -76,23 +88,37 @@ def main():
                 return generator.synthesis_from_styles(styles)
         return render
 
-    def folded(styles):
-        if folded.program is None:  # one S code: the first sample's (the folding is made once, not timed)
-            folded.program = VariantsProgram(generator, 0, [s[:1] for s in styles], eager=False)
-        return folded.program(styles[0])
-    folded.program = None
+    def folded(name):
+        def render(styles):  # one S code: the first sample's (folding it and loading the program are not timed)
+            if render.program is None:
+                render.program = VariantsProgram(generator, 0, [s[:1] for s in styles], eager=False, engine=name)
+                render.program(styles[0])
+            return render.program(styles[0])
+        render.program = None
+        return render
 
-    variants = [("inference (oneDNN), batched", program), ("inference, folded (extraction)", folded)]
+    variants = [(f"{name}", programs[name]) for name in names]
+    variants += [(f"{name}, folded (extraction)", folded(name)) for name in names]
     if not args.skip_eager:
         variants += [("eager, batched", eager(False)), ("eager, grouped", eager(True))]
-    print(f"{'variant':32s} {'batch':>5s} {'s/image':>8s} {'GFLOP/s':>8s}")
+    root = paddlegan_root(args.paddlegan)
+    print(f"{'variant':34s} {'batch':>5s} {'s/image':>8s} {'GFLOP/s':>8s} {'x PaddleGAN':>11s}")
     for batch in args.batches:
+        reference = None
+        if root:
+            reference = paddlegan_render_seconds(root, args.size, batch, args.repeats)
+            print(f"{'PaddleGAN (its generator)':34s} {batch:5d} {reference:8.2f} {gflop / reference:8.1f} {1:11.2f}",
+                  flush=True)
         with paddle.no_grad():
             styles = generator.style_affine(paddle.randn([batch, 512]))
-        folded.program = None
         for name, render in variants:
+            if getattr(render, "program", False) is not False:
+                render.program = None
             t = seconds_per_image(render, styles, batch, args.repeats)
-            print(f"{name:32s} {batch:5d} {t:8.2f} {gflop / t:8.1f}", flush=True)
+            ratio = f"{reference / t:11.2f}" if reference else f"{'-':>11s}"
+            print(f"{name:34s} {batch:5d} {t:8.2f} {gflop / t:8.1f} {ratio}", flush=True)
+    if not root:
+        print(NOT_MEASURED)
 
 
 if __name__ == "__main__":

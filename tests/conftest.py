@@ -7,6 +7,9 @@ import re
 from ppgan.utils.runtime import configure_cpu_runtime
 
 configure_cpu_runtime()  # as the tools run, before paddle loads
+# Renders run on Paddle Inference unless a run asks for another engine (PPGAN_ENGINE=onnxruntime pytest ...):
+# tests/test_engines.py checks every engine and the automatic choice on its own.
+os.environ.setdefault("PPGAN_ENGINE", "paddle")
 
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402

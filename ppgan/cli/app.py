@@ -8,10 +8,9 @@ from ..page.service import BETA_RANGE, PREVIEW_SIZE
 from ..page.session import remove_export_folders
 from ..styleclip.edit import DEFAULT_BETA, DEFAULT_STRENGTH, as_beta, as_strengths
 from ..styleclip.text import TEMPLATE_SETS
-from ..utils import runtime
 from ..utils.checks import check_seed
 from ..utils.model_thread import shared_model_thread
-from .common import add_generator_args, check_port_free, generator_spec
+from .common import add_generator_args, check_port_free, generator_spec, select_runtime
 
 
 def app_parser():
@@ -61,7 +60,7 @@ def main(argv=None):
     psp = (inverter_spec(spec, args.psp_weight_path, args.encoder)
            if args.psp_weight_path or spec.inverter or args.encoder == "e4e" else None)
     model_thread = shared_model_thread()  # creates and runs every model of the page
-    model_thread.call(runtime.select_device, args.cpu)
+    model_thread.call(select_runtime, args)
     predictor = model_thread.call(StyleGANv2ClipPredictor, direction_path=args.direction_path,
                                   stat_path=args.stat_path, clip_weight_path=args.clip_weight_path, seed=args.seed,
                                   templates=args.templates, scale_by_std=args.scale_by_std, spec=spec)

@@ -4,6 +4,7 @@ import errno
 import sys
 
 from ..models.zoo import DEFAULT_MODELS, model_spec
+from ..utils import engines, runtime
 from ..utils.checks import check_int
 from ..utils.errors import UserError
 from ..utils.signals import Terminated, handle_termination, termination_requested
@@ -58,7 +59,19 @@ def add_generator_args(parser, kind="stylegan2", model_help="released generator 
     group.add_argument("--channels", default=None,
                        help="widths per resolution, e.g. 4:512,8:512,16:256 (default: read from the weights)")
     group.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is available")
+    group.add_argument("--engine", choices=engines.ENGINE_CHOICES, default=None,
+                       help="what runs the renders on a CPU (default auto, or PPGAN_ENGINE: the fastest exact engine "
+                            "of this machine, timed once; docs/speed.md)")
+    group.add_argument("--precision", choices=engines.PRECISIONS, default=None,
+                       help="bf16 renders on CPUs with AMX or AVX-512 BF16 (default auto, or PPGAN_PRECISION: bf16 "
+                            "where the CPU has it, fp32 for extraction and elsewhere)")
     return group
+
+
+def select_runtime(args):
+    """Apply ``add_generator_args``' runtime flags: the render engine and precision, then the device (``--cpu``)."""
+    engines.set_engine(args.engine, args.precision)
+    return runtime.select_device(args.cpu)
 
 
 def generator_spec(args, kind="stylegan2", weight_arg="{weight_path}", default_model=None):

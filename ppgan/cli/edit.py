@@ -48,11 +48,10 @@ from ..styleclip.sweep import (
     sweep_strengths,
 )
 from ..styleclip.text import TEMPLATE_SETS
-from ..utils import runtime
 from ..utils.checks import SEED_MAX, check_int, check_seed
 from ..utils.errors import UserError
 from ..utils.fileio import check_output_files, check_writable_dir
-from .common import add_generator_args, generator_spec
+from .common import add_generator_args, generator_spec, select_runtime
 from .edit_video import check_video_args, edit_video
 
 MAX_FACES = 100  # faces edited per photo
@@ -256,7 +255,7 @@ def main(argv=None):
     spec = generator_spec(args)
     photos = args.input_image is not None or video is not None
     psp = inverter_spec(spec, args.psp_weight_path, args.encoder) if photos else None
-    runtime.select_device(args.cpu)
+    select_runtime(args)
     predictor = StyleGANv2ClipPredictor(args.output_path, direction_path=args.direction_path, stat_path=args.stat_path,
                                         clip_weight_path=args.clip_weight_path, seed=args.seed,
                                         templates=args.templates, scale_by_std=args.scale_by_std, spec=spec)

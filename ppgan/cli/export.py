@@ -18,8 +18,7 @@ from ..utils.fileio import (
     check_writable_dir,
     write_error,
 )
-from ..utils import runtime
-from .common import add_generator_args, generator_spec
+from .common import add_generator_args, generator_spec, select_runtime
 
 
 def main(argv=None):
@@ -30,7 +29,7 @@ def main(argv=None):
     check_writable_dir(args.output_dir, "--output_dir")
     prefix = os.path.join(args.output_dir, "synthesis")
     check_output_files([prefix + ext for ext in (".json", ".pdmodel", ".pdiparams")], "--output_dir")
-    runtime.select_device(args.cpu)
+    select_runtime(args)
     generator = load_stylegan2(generator_spec(args))
     with atomic_files(args.output_dir, "--output_dir") as staged:
         staged_prefix = staged.path(prefix)

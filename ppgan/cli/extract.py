@@ -28,7 +28,7 @@ from ..utils.checks import check_float, check_int, check_name
 from ..utils.errors import UserError
 from ..utils.fileio import check_output_files, check_writable_dir
 from ..utils import runtime
-from .common import add_generator_args, generator_spec
+from .common import add_generator_args, generator_spec, select_runtime
 
 MAX_ALPHA = 100.0  # channel offset in std units (StyleCLIP: 5); far beyond it every render saturates
 MAX_BATCH = 4096
@@ -120,7 +120,7 @@ def main(argv=None):
         return
     check_int("--num_images", args.num_images, 1)
     check_float("--alpha", args.alpha, 0.0, MAX_ALPHA, low_open=True, example=5)
-    runtime.select_device(args.cpu)
+    select_runtime(args)
     if args.batch_size is None:
         args.batch_size = default_batch_size(runtime.gpu_memory_bytes())
     check_int("--batch_size", args.batch_size, 1, MAX_BATCH)

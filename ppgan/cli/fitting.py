@@ -16,10 +16,9 @@ from ..inversion import PhotoInverter
 from ..inversion.fitting import check_fitting_options
 from ..inversion.latents import load_latent_file
 from ..models.zoo import ENCODERS, inverter_spec
-from ..utils import runtime
 from ..utils.errors import UserError
 from ..utils.fileio import check_writable_dir
-from .common import add_generator_args, generator_spec
+from .common import add_generator_args, generator_spec, select_runtime
 
 
 def parse_args(argv):
@@ -57,7 +56,7 @@ def main(argv=None):
     pre_latent = None if args.pre_latent is None else load_latent_file(args.pre_latent, "--pre_latent")
     spec = generator_spec(args)
     psp = None if args.encoder is None else inverter_spec(spec, args.psp_weight_path, args.encoder)
-    runtime.select_device(args.cpu)
+    select_runtime(args)
     predictor = StyleGANv2FittingPredictor(args.output_path, vgg_weight_path=args.vgg_weight_path,
                                            lins_weight_path=args.lins_weight_path,
                                            landmark_model=args.landmark_model, spec=spec)

@@ -13,10 +13,9 @@ import os
 
 from ..apps.pixel2style2pixel_predictor import Pixel2Style2PixelPredictor
 from ..models.zoo import ENCODERS
-from ..utils import runtime
 from ..utils.checks import check_input_file, check_seed
 from ..utils.fileio import check_output_files, check_writable_dir
-from .common import add_generator_args, generator_spec
+from .common import add_generator_args, generator_spec, select_runtime
 
 OUTPUT_NAMES = ("src.png", "dst.png", "dst.npy")
 TOOLS = {"psp": ("pixel2style2pixel.py", "pSp"), "e4e": ("encoder4editing.py", "e4e (encoder4editing)")}
@@ -45,7 +44,7 @@ def main(argv=None, encoder="psp"):
     check_seed("--seed", args.seed)
     check_writable_dir(args.output_path)
     check_output_files([os.path.join(args.output_path, name) for name in OUTPUT_NAMES])
-    runtime.select_device(args.cpu)
+    select_runtime(args)
     predictor = Pixel2Style2PixelPredictor(args.output_path, landmark_model=args.landmark_model,
                                            spec=generator_spec(args, "psp", default_model=ENCODERS[encoder]))
     latent = predictor.run(args.input_image, align=not args.no_align)[2]

@@ -11,8 +11,7 @@ from ..utils.checks import (
     check_seed,
 )
 from ..utils.fileio import check_output_files, check_writable_dir
-from ..utils import runtime
-from .common import add_generator_args, generator_spec
+from .common import add_generator_args, generator_spec, select_runtime
 
 MAX_GRID_SIDE = 100  # faces per row or column: 100 x 100 at 1024 px takes hours on a CPU
 
@@ -33,7 +32,7 @@ def main(argv=None):
     check_seed("--seed", args.seed)
     check_writable_dir(args.output_path)
     check_output_files([os.path.join(args.output_path, name) for name in ("sample.png", "latents.npy")])
-    runtime.select_device(args.cpu)
+    select_runtime(args)
     predictor = StyleGANv2Predictor(args.output_path, seed=args.seed, spec=generator_spec(args))
     path = predictor.run(args.n_row, args.n_col, args.truncation)
     print(f"wrote {path} and latents.npy ({args.n_row * args.n_col} faces, W+ for styleganv2clip.py --latent)")

@@ -33,8 +33,7 @@ from ..utils.checks import (
 )
 from ..utils.errors import UserError
 from ..utils.fileio import check_output_files, check_writable_dir
-from ..utils import runtime
-from .common import add_generator_args, generator_spec
+from .common import add_generator_args, generator_spec, select_runtime
 
 MAX_SAMPLES = 10**9  # about 100 hours on 2 CPU cores
 MAX_SAVED = 100000  # S codes kept in memory and in the file (36 KB each for FFHQ)
@@ -90,7 +89,7 @@ def main(argv=None):
     s_codes_path = os.path.join(args.output_dir, s_codes_file_name(dataset_name))
     stats_path = os.path.join(args.output_dir, stats_file_name(dataset_name))
     check_output_files([s_codes_path, stats_path], "--output_dir")
-    runtime.select_device(args.cpu)
+    select_runtime(args)
     generator = load_stylegan2(spec)
     check_cutoff(args, generator)
 

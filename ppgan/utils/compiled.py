@@ -71,14 +71,15 @@ def export_complete(directory, name):
         return False
 
 
-def check_export(directory, name, target, fix):
-    """Read the exported program ``name`` back with Paddle Inference; UserError if it cannot be.
+def check_export(directory, name, target, fix, read_back=None):
+    """Read the exported program ``name`` back (``read_back(directory, name)``, default: with Paddle Inference);
+    UserError if it cannot be.
 
     Paddle writes its files without reporting a full disk (they are silently cut
     short), so an export is trusted only once it loads.
     """
     try:
-        create_cpu_predictor(directory, name)
+        (read_back or create_cpu_predictor)(directory, name)
     except Exception as exc:  # Paddle raises RuntimeError, ValueError, OSError... for a damaged program
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         reason = re.sub(r"^\(\w+\) ", "", reason)  # Paddle's "(Unavailable) " prefix
@@ -94,10 +95,10 @@ def write_manifest(directory, name):
         json.dump(sizes, f)
 
 
-def cached_export(key, name, export):
+def cached_export(key, name, export, read_back=None):
     """Folder ``$PPGAN_HOME/compiled/<key>`` holding the program ``name``, made by ``export(path_prefix)`` if absent.
 
-    ``export`` writes into a temporary folder that is read back (``check_export``),
+    ``export`` writes into a temporary folder that is read back (``check_export`` with ``read_back``),
     marked complete (``MANIFEST``) and renamed into place, so a killed export or one
     cut short by a full disk is never used; a folder without a valid mark is exported
     again. When two processes race, the first rename wins.
@@ -117,7 +118,7 @@ def cached_export(key, name, export):
                 write_manifest(tmp, name)
             except OSError as exc:
                 raise write_error(os.path.join(directory, name), exc) from exc
-            check_export(tmp, name, os.path.join(directory, name), fix)
+            check_export(tmp, name, os.path.join(directory, name), fix, read_back)
             if os.path.isdir(directory) and not export_complete(directory, name):
                 shutil.rmtree(directory, ignore_errors=True)  # cut short or killed by an older version
             try:
@@ -130,8 +131,9 @@ def cached_export(key, name, export):
     return directory
 
 
-def create_cpu_predictor(directory, name):
-    """Paddle Inference predictor of the program ``name`` in ``directory``: CPU, oneDNN, ``cpu_threads()`` threads."""
+def create_cpu_predictor(directory, name, bf16=False):
+    """Paddle Inference predictor of the program ``name`` in ``directory``: CPU, oneDNN, ``cpu_threads()`` threads
+    (computing in bf16 where oneDNN can when ``bf16``)."""
     from paddle import inference
 
     model_file = next(os.path.join(directory, f) for f in _program_files(directory, name)
@@ -140,6 +142,8 @@ def create_cpu_predictor(directory, name):
     config.disable_gpu()
     getattr(config, "enable_onednn", config.enable_mkldnn)()  # Paddle 2.6 knows only the old name
     config.set_cpu_math_library_num_threads(cpu_threads())
+    if bf16:
+        getattr(config, "enable_onednn_bfloat16", config.enable_mkldnn_bfloat16)()
     config.disable_glog_info()
     return inference.create_predictor(config)
 
