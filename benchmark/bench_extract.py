@@ -1,7 +1,7 @@
 """Speed of global direction extraction at the 1024 config (random generator and CLIP weights).
 
     python benchmark/bench_extract.py [--size 1024] [--num_images 4] [--batch_size 4] [--layers 6,21]
-        [--variants baseline,+compiled,...]
+        [--variants baseline,+compiled,...] [--engines paddle onnxruntime openvino]
 
 Seconds per (channel, image) on the first channel(s) of an early and of a late
 style layer (the extractor variants: as many as one batch holds), for PaddleGAN's
@@ -14,7 +14,8 @@ in its own process, after a warm-up, so its peak RSS is its own):
   +prefix    renders start at the moved layer from the state computed once per image (extractor, batch 2,
              every later layer modulated per render by ``SynthesisProgram``)
   +folded    the later layers' styles folded into their weights once per image (``VariantsProgram``)
-  +batching  the extractor with --batch_size renders per batch (what ``extract`` runs)
+  +batching  the extractor with --batch_size renders per batch (what ``extract`` runs), once per render
+             engine of ``--engines`` (default: every installed one; the variants before it run on Paddle)
 
 Then the generator / CLIP share of the extractor's time and the hours for every
 channel (6048 at 1024 px) x 100 images, extrapolated from the two layers with a model linear in
@@ -45,6 +46,7 @@ from ppgan.styleclip.directions import channel_direction  # noqa: E402
 from ppgan.styleclip.extract import (Batch, DirectionExtractor, finish_directions, layer_row_offsets,  # noqa: E402
                                      moved_styles, plan_rows)
 from ppgan.styleclip.stats import collect_statistics  # noqa: E402
+from ppgan.utils import engines  # noqa: E402
 
 VARIANTS = ["baseline", "+compiled", "+tensor", "+prefix", "+folded", "+batching"]
 PADDLEGAN_SECONDS = 13.2
@@ -237,6 +239,8 @@ def main():
     parser.add_argument("--layers", default="6,21", help="an early and a late style layer (non-toRGB)")
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help="variants to time (e.g. +batching alone: the extractor's figure per resolution)")
+    parser.add_argument("--engines", nargs="+", choices=engines.ENGINES, default=None,
+                        help="engines the extractor (+batching) is timed on (default: every installed one)")
     parser.add_argument("--variant", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.layers = [int(layer) for layer in args.layers.split(",")]
@@ -244,47 +248,57 @@ def main():
     if args.variant:
         print("RESULT " + json.dumps(run_variant(args.variant, args)))
         return
+    names = args.engines or [name for name in engines.ENGINES if not engines.missing_packages(name)]
+    if "+batching" in variants:  # the extractor once per engine, the other variants on Paddle
+        variants = [v for v in variants if v != "+batching"] + [f"+batching:{name}" for name in names]
 
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other processes slow every "
           "variant; compare the ratios of one run)", flush=True)
     results = {}
     for variant in variants:
-        out = subprocess.run([sys.executable, __file__, "--variant", variant, "--size", str(args.size),
+        name, _, engine = variant.partition(":")
+        out = subprocess.run([sys.executable, __file__, "--variant", name, "--size", str(args.size),
                               "--num_images", str(args.num_images), "--batch_size", str(args.batch_size),
                               "--layers", ",".join(map(str, args.layers))],
+                             env={**os.environ, engines.ENGINE_ENV: engine or "paddle"},
                              capture_output=True, text=True, check=True).stdout
         results[variant] = json.loads(out.split("RESULT ", 1)[1])
         r = results[variant]
-        print(f"{variant:<10}" + "".join(f"  layer {layer}: {seconds:6.2f} s/(ch,img)"
+        print(f"{variant:<22}" + "".join(f"  layer {layer}: {seconds:6.2f} s/(ch,img)"
                                          for layer, seconds in zip(args.layers, r["seconds"]))
               + f"  peak RSS {r['peak_rss_gb']:.2f} GB", flush=True)
 
-    ours, base = results.get("+batching"), results.get("baseline")
+    base = results.get("baseline")
+    extractors = {variant: result for variant, result in results.items() if variant.startswith("+batching")}
     if base is not None and len(results) > 1:
         cosines = [float(np.dot(a, b)) for variant in variants[1:]
                    for a, b in zip(results[variant]["rows"], base["rows"])]
         print(f"rows of every variant vs the baseline: cosine >= {min(cosines):.5f}")
     for prev, variant in zip(variants, variants[1:]):
+        if variant.startswith("+batching:") and prev.startswith("+batching:"):
+            prev = variants[variants.index(variant) - 1 - sum(v.startswith("+batching:") for v in
+                                                              variants[:variants.index(variant)])]
         gains = [a / b for a, b in zip(results[prev]["seconds"], results[variant]["seconds"])]
-        print(f"{variant:<10} speed-up over {prev:<10}: "
+        print(f"{variant:<22} speed-up over {prev:<10}: "
               + ", ".join(f"layer {layer} x{gain:.2f}" for layer, gain in zip(args.layers, gains)))
-    if ours is not None:
-        split = ours["split"]
+    for variant, result in extractors.items():
+        split = result["split"]
         total = split["generator"] + split["clip"]
-        print(f"extractor time: generator {split['generator'] / total:.0%}, CLIP (preprocessing + ViT) "
-              f"{split['clip'] / total:.0%}")
-    for name, result in (("baseline", base), ("extractor", ours)):
+        print(f"{variant}: generator {split['generator'] / total:.0%}, CLIP (preprocessing + ViT) "
+              f"{split['clip'] / total:.0%} of the time")
+    for name, result in [("baseline (PaddleGAN's loop)", base)] + list(extractors.items()):
         if result is None:
             continue
         hours, mean_seconds, channels = projected_hours(result)
+        ratio = f"; {projected_hours(base)[1] / mean_seconds:.1f}x the baseline" if base and result is not base else ""
         print(f"{name}: projected {hours:.0f} h for {channels} channels x {FULL_IMAGES} "
               f"images ({mean_seconds:.2f} s per (channel, image) on average; extrapolated from "
-              f"{args.num_images} images on layers {args.layers})")
-    print(f"load average after: {os.getloadavg()[0]:.1f}")
-    if args.size == 1024 and ours is not None:
-        print(f"reference: PaddleGAN {PADDLEGAN_SECONDS} s per (channel, image); goal < {GOAL_SECONDS} s, "
-              f"peak RSS < 3 GB (extractor: {ours['peak_rss_gb']:.2f} GB)")
-
+              f"{args.num_images} images on layers {args.layers}{ratio})")
+    print(f"load average after: {os.getloadavg()[0]:.1f}; {engines.cpu_name()}")
+    for variant, result in extractors.items():
+        if args.size == 1024:
+            print(f"{variant}: peak RSS {result['peak_rss_gb']:.2f} GB (goal < 3 GB); earlier same-run reference: "
+                  f"PaddleGAN {PADDLEGAN_SECONDS} s per (channel, image)")
 
 if __name__ == "__main__":
     main()

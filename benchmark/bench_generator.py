@@ -9,11 +9,16 @@ generator (``--paddlegan DIR``, a checkout of PaddleGAN; run in a subprocess, se
 ``paddlegan.py``), all in one run; the last column is PaddleGAN's time over the row's.
 One 1024 render is 74.3 G multiply-adds (148.6 GFLOP).
 
+Then what a user waits for per extra face with the sample tool on each engine: its
+predictor's ``run`` for 5 faces minus 1 face, divided by 4 (mapping, renders, PNG
+writing; the program exported and warm), next to PaddleGAN's render per image at batch 1.
+
     python benchmark/bench_generator.py [--size 1024] [--repeats 2] [--skip_eager] [--paddlegan DIR]
 """
 import argparse
 import os
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
@@ -24,6 +29,7 @@ configure_cpu_runtime()  # before anything imports paddle
 
 import paddle  # noqa: E402
 
+from ppgan.apps.styleganv2_predictor import StyleGANv2Predictor  # noqa: E402
 from ppgan.models.generators import StyleGANv2Generator  # noqa: E402
 from ppgan.models.generators.fast_synthesis import SynthesisProgram, VariantsProgram  # noqa: E402
 from ppgan.utils import engines  # noqa: E402
@@ -64,6 +70,7 @@ def main():
     parser.add_argument("--engines", nargs="+", choices=engines.ENGINES, default=None,
                         help="engines to time (default: every installed one)")
     parser.add_argument("--skip_eager", action="store_true", help="leave out eager Paddle")
+    parser.add_argument("--skip_sample_tool", action="store_true", help="leave out the sample tool's time per face")
     parser.add_argument("--paddlegan", default=None, help="PaddleGAN checkout to time next to ours (or PADDLEGAN_ROOT)")
     args = parser.parse_args()
 
@@ -119,6 +126,30 @@ def main():
             print(f"{name:34s} {batch:5d} {t:8.2f} {gflop / t:8.1f} {ratio}", flush=True)
     if not root:
         print(NOT_MEASURED)
+    if not args.skip_sample_tool:
+        sample_tool_per_extra_face(generator, names, paddlegan_render_seconds(root, args.size, 1) if root else None)
+
+
+def sample_tool_per_extra_face(generator, names, reference):
+    """Print the sample tool's seconds per extra face on each engine: (5 faces - 1 face) / 4, warm."""
+    folder = tempfile.mkdtemp(prefix="bench_generator.")
+    weights = os.path.join(folder, "generator.pdparams")
+    paddle.save(generator.state_dict(), weights)
+    print(f"\nsample tool, {generator.size} px, per extra face ((5 faces - 1 face) / 4, PNG writing included)"
+          + (f"; PaddleGAN's render: {reference:.2f} s per image" if reference else ""))
+    for name in names:
+        os.environ[engines.ENGINE_ENV] = name
+        predictor = StyleGANv2Predictor(weight_path=weights, size=generator.size)
+        seconds = {}
+        for faces in (1, 1, 5):  # the first run warms the program up
+            predictor.output_path = tempfile.mkdtemp(dir=folder)
+            start = time.perf_counter()
+            predictor.run(1, faces)
+            seconds[faces] = time.perf_counter() - start
+        extra = (seconds[5] - seconds[1]) / 4
+        ratio = f", {reference / extra:.2f}x PaddleGAN's render" if reference else ""
+        print(f"{name:12s} 1 face {seconds[1]:.2f} s, 5 faces {seconds[5]:.2f} s: {extra:.2f} s per extra face{ratio}",
+              flush=True)
 
 
 if __name__ == "__main__":

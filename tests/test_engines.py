@@ -113,9 +113,14 @@ def test_auto_times_the_engines_once_and_remembers_the_fastest(auto_engine, monk
     assert entry["seconds"][chosen] == min(entry["seconds"].values())
     assert f"renders run on {chosen}" in capsys.readouterr().err
     # Remembered: a second program, another generator of the same architecture, no timing.
-    assert SynthesisProgram(noisy_generator(seed=4), eager=False).engine == chosen
-    assert VariantsProgram(g, 3, g.style_affine(paddle.randn([1, g.style_dim])), eager=False).engine == chosen
+    assert SynthesisProgram(noisy_generator(seed=4), 3, eager=False).engine == chosen
     assert timed == [1]
+    # Extraction's programs are timed on their own, once.
+    code = g.style_affine(paddle.randn([1, g.style_dim]))
+    variants_engine = VariantsProgram(g, 3, code, eager=False).engine
+    assert VariantsProgram(g, 5, code, eager=False).engine == variants_engine in INSTALLED
+    assert timed == [1, 1]
+    assert f"extraction's renders run on {variants_engine}" in capsys.readouterr().err
 
 
 def test_an_engine_that_disagrees_is_not_chosen(auto_engine, monkeypatch, capsys):
@@ -131,6 +136,7 @@ def test_an_engine_that_disagrees_is_not_chosen(auto_engine, monkeypatch, capsys
     monkeypatch.setitem(engines.SESSIONS, "onnxruntime", Wrong)
     monkeypatch.setattr(engines, "missing_packages", lambda name: [])
     assert fast_synthesis.calibrate(noisy_generator()) != "onnxruntime"
+    assert fast_synthesis.calibrate(noisy_generator(), "variants") != "onnxruntime"
     assert "onnxruntime's render differs from Paddle's (max 0.01)" in capsys.readouterr().err
 
 

@@ -221,12 +221,12 @@ class SynthesisProgram:
         _check_start(generator, start)
         self.generator, self.start = generator, start
         self.eager = compiled.use_eager_programs() if eager is None else eager
-        self.engine = None
+        self.engine, self.bf16 = None, False
         if self.eager:
             return
         bf16 = engines.use_bf16() if bf16 is None else bf16
         self.engine, self._session = _open_session(
-            engine or engine_for(generator), bf16,
+            engine or engine_for(generator, "synthesis"), bf16,
             lambda name, precision: _session(name, "synthesis", generator, start,
                                              lambda prefix: export_synthesis(generator, prefix, start),
                                              lambda per_sample: onnx_synthesis.synthesis_graph(generator, start, per_sample), precision))
@@ -263,7 +263,7 @@ class VariantsProgram:
         _check_start(generator, layer)
         self.generator, self.layer = generator, layer
         self.eager = compiled.use_eager_programs() if eager is None else eager
-        self.engine = None
+        self.engine, self.bf16 = None, False
         with paddle.no_grad():
             weights = generator.fold_styles(styles, layer + 1)[layer + 1:]
         if self.eager:
@@ -271,11 +271,12 @@ class VariantsProgram:
             return
         bf16 = engines.use_bf16(allowed=False) if bf16 is None else bf16
         self.engine, self._session = _open_session(
-            engine or engine_for(generator), bf16,
+            engine or engine_for(generator, "variants"), bf16,
             lambda name, precision: _session(
                 name, "variants", generator, layer, lambda prefix: export_variants(generator, prefix, layer, weights),
                 lambda per_sample: onnx_synthesis.variants_graph(generator, layer, [w.shape for w in weights]),
                 precision))
+        self.bf16 = self._session.bf16
         self._session.set_inputs(_numpy_feeds({f"weight_{i}": w for i, w in enumerate(weights, layer + 1)}))
 
     def __call__(self, style, x=None, skip=None):
@@ -288,13 +289,14 @@ class VariantsProgram:
         return paddle.to_tensor(self._session.run(_numpy_feeds(feeds))[0])
 
 
-def _calibration_key(generator):
-    return engines.machine_key() + repr([generator.size, generator.style_dim, generator.channels_lst])
+def _calibration_key(generator, kind):
+    return engines.machine_key() + repr([kind, generator.size, generator.style_dim, generator.channels_lst])
 
 
-def engine_for(generator):
-    """The engine that runs ``generator``'s programs: ``PPGAN_ENGINE`` if it names one and it is installed (else
-    Paddle, with one line), otherwise the one ``calibrate`` chose for this machine and architecture."""
+def engine_for(generator, kind="synthesis"):
+    """The engine that runs ``generator``'s programs of ``kind`` ("synthesis": ``SynthesisProgram``, "variants":
+    ``VariantsProgram``): ``PPGAN_ENGINE`` if it names one and it is installed (else Paddle, with one line),
+    otherwise the one ``calibrate`` chose for this machine, architecture and kind."""
     requested = engines.requested_engine()
     if requested != "auto":
         missing = engines.missing_packages(requested)
@@ -303,10 +305,10 @@ def engine_for(generator):
                         "rendering with Paddle Inference")
             return "paddle"
         return requested
-    key = _calibration_key(generator)
+    key = _calibration_key(generator, kind)
     chosen = engines.remembered_choice(key)
     if chosen is None or engines.missing_packages(chosen):
-        chosen = calibrate(generator, key)
+        chosen = calibrate(generator, kind, key)
     return chosen
 
 
@@ -331,38 +333,48 @@ BF16_MIN_PSNR = 35.0
 CALIBRATION_RUNS = 2
 
 
-def calibrate(generator, key=None):
-    """Time a batch-1 render of ``generator`` on every installed engine and return the fastest whose image agrees
-    with Paddle's (``render_agrees``); remembered under ``key`` in ``$PPGAN_HOME`` (``engines.remember_choice``).
+def _calibration_render(generator, kind, engine, bf16):
+    """(program, callable rendering the calibration's batch of one as numpy) for a program of ``kind``:
+    a full render, or extraction's variants of layer 0 (every later layer folded)."""
+    rng = np.random.RandomState(0)
+    with paddle.no_grad():
+        styles = generator.style_affine(paddle.to_tensor(rng.randn(1, generator.style_dim).astype("float32")))
+    if kind == "synthesis":
+        program = SynthesisProgram(generator, eager=False, engine=engine, bf16=bf16)
+        return program, lambda: program(styles).numpy()
+    program = VariantsProgram(generator, 0, styles, eager=False, engine=engine, bf16=bf16)
+    return program, lambda: program(styles[0]).numpy()
 
-    An engine that fails to load or disagrees is left out, with one line.
+
+def calibrate(generator, kind="synthesis", key=None):
+    """Time a batch-1 program of ``kind`` (see ``engine_for``) on every installed engine and return the fastest
+    whose image agrees with Paddle's (``render_agrees``); remembered under ``key`` in ``$PPGAN_HOME``
+    (``engines.remember_choice``). An engine that fails to load or disagrees is left out, with one line.
     """
     candidates = [name for name in engines.ENGINES if not engines.missing_packages(name)]
     if candidates == ["paddle"]:
         return "paddle"
-    engines.say(f"timing the render engines on this CPU for this {generator.size} px architecture "
+    what = "renders" if kind == "synthesis" else "extraction's renders"
+    engines.say(f"timing the engines for {what} of this {generator.size} px architecture on this CPU "
                 f"({', '.join(candidates)}; once, then remembered)")
-    rng = np.random.RandomState(0)
-    with paddle.no_grad():
-        styles = generator.style_affine(paddle.to_tensor(rng.randn(1, generator.style_dim).astype("float32")))
-    bf16 = engines.use_bf16()
-    reference = SynthesisProgram(generator, eager=False, engine="paddle", bf16=False)(styles).numpy()
+    bf16 = engines.use_bf16(allowed=kind == "synthesis")
+    reference = _calibration_render(generator, kind, "paddle", False)[1]()
     seconds = {}
     for name in candidates:
-        program = SynthesisProgram(generator, eager=False, engine=name, bf16=bf16)
+        program, render = _calibration_render(generator, kind, name, bf16)
         if program.engine != name:
             continue  # could not load: said by _open_session
-        image = program(styles).numpy()
+        image = render()
         if not render_agrees(image, reference, program.bf16):
             engines.say(f"{name}'s render differs from Paddle's (max {np.abs(image - reference).max():.2g}): not used")
             continue
         start = time.perf_counter()
         for _ in range(CALIBRATION_RUNS):
-            program(styles)
+            render()
         seconds[name] = (time.perf_counter() - start) / CALIBRATION_RUNS
     chosen = min(seconds, key=seconds.get)
-    engines.say(f"renders run on {chosen} (" + ", ".join(f"{name} {t:.2f} s" for name, t in seconds.items())
-                + " per render)")
+    engines.say(f"{what} run on {chosen} (" + ", ".join(f"{name} {t:.2f} s" for name, t in seconds.items())
+                + " each)")
     if key is not None:
         engines.remember_choice(key, chosen, seconds)
     return chosen
