@@ -1,10 +1,11 @@
 """PaddleGAN's own StyleGAN2 render time, measured with PaddleGAN's code in a child process.
 
 Benchmarks print it next to ours, measured in the same run on the same machine. Its code is
-never copied here: the user points at a checkout of https://github.com/PaddlePaddle/PaddleGAN
-(``--paddlegan DIR`` or the ``PADDLEGAN_ROOT`` environment variable)::
+never copied here: the user points at a checkout of PaddlePaddle/PaddleGAN from GitHub
+(``--paddlegan DIR`` or the ``PADDLEGAN_ROOT`` environment variable). Run alone, it prints
+PaddleGAN's render time::
 
-    git clone https://github.com/PaddlePaddle/PaddleGAN
+    python benchmark/paddlegan.py --paddlegan DIR [--size 1024] [--batch 1]
 
 The child (the same Python interpreter, ``sys.executable``) loads only the files the
 generator needs: ``ppgan/models/generators/{generator_styleganv2,builder}.py``,
@@ -23,13 +24,20 @@ ones through glibc's environment variables (unless ``PPGAN_KEEP_MALLOC=1``): Pad
 with every setting ours has (it renders 1.3-1.8x faster with them), and the ratios printed
 are the conservative ones.
 """
+import argparse
 import json
 import os
 import subprocess
 import sys
 
-NOT_MEASURED = ("PaddleGAN not measured: point at a checkout with --paddlegan DIR or PADDLEGAN_ROOT "
-                "(git clone https://github.com/PaddlePaddle/PaddleGAN)")
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+from ppgan.utils.runtime import configure_cpu_runtime  # noqa: E402
+
+configure_cpu_runtime()  # the child inherits its settings (and so do the benchmarks importing this module)
+
+NOT_MEASURED = ("PaddleGAN not measured: point at a checkout of PaddlePaddle/PaddleGAN (GitHub) with "
+                "--paddlegan DIR or PADDLEGAN_ROOT")
 
 _CHILD = r"""
 import json, os, sys, time, types
@@ -86,3 +94,22 @@ def paddlegan_render_seconds(root, size=1024, batch=1, repeats=2, threads=None):
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"PaddleGAN render failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
     return float(json.loads(lines[-1])["seconds_per_image"])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--paddlegan", default=None, help="PaddleGAN checkout (or PADDLEGAN_ROOT)")
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    root = paddlegan_root(args.paddlegan)
+    if root is None:
+        sys.exit(NOT_MEASURED)
+    seconds = paddlegan_render_seconds(root, args.size, args.batch, args.repeats)
+    print(f"PaddleGAN's render, {args.size} px, batch {args.batch}: {seconds:.2f} s per image "
+          f"(OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']})")
+
+
+if __name__ == "__main__":
+    main()
