@@ -9,6 +9,7 @@ generator (``--paddlegan DIR``, a checkout of PaddleGAN; run in a subprocess, se
 ``paddlegan.py``), all in one run; the last column is PaddleGAN's time over the row's.
 One 1024 render is 74.3 G multiply-adds (148.6 GFLOP).
 
+On CPUs with AMX or AVX-512 BF16, each engine's bf16 render and its PSNR against fp32.
 Then what a user waits for per extra face with the sample tool on each engine: its
 predictor's ``run`` for 5 faces minus 1 face, divided by 4 (mapping, renders, PNG
 writing; the program exported and warm), next to PaddleGAN's render per image at batch 1.
@@ -31,7 +32,7 @@ import paddle  # noqa: E402
 
 from ppgan.apps.styleganv2_predictor import StyleGANv2Predictor  # noqa: E402
 from ppgan.models.generators import StyleGANv2Generator  # noqa: E402
-from ppgan.models.generators.fast_synthesis import SynthesisProgram, VariantsProgram  # noqa: E402
+from ppgan.models.generators.fast_synthesis import SynthesisProgram, VariantsProgram, psnr  # noqa: E402
 from ppgan.utils import engines  # noqa: E402
 from paddlegan import NOT_MEASURED, paddlegan_render_seconds, paddlegan_root  # noqa: E402
 
@@ -126,8 +127,27 @@ def main():
             print(f"{name:34s} {batch:5d} {t:8.2f} {gflop / t:8.1f} {ratio}", flush=True)
     if not root:
         print(NOT_MEASURED)
+    bf16_renders(generator, names, args.repeats)
     if not args.skip_sample_tool:
         sample_tool_per_extra_face(generator, names, paddlegan_render_seconds(root, args.size, 1) if root else None)
+
+
+def bf16_renders(generator, names, repeats):
+    """On CPUs with bf16 (AMX / AVX-512 BF16): each engine's bf16 render time and PSNR against its fp32 render."""
+    if not engines.cpu_has_bf16():
+        print("bf16: this CPU has neither AMX nor AVX-512 BF16, so bf16 is not offered")
+        return
+    with paddle.no_grad():
+        styles = generator.style_affine(paddle.randn([1, 512]))
+    for name in names:
+        program = SynthesisProgram(generator, eager=False, engine=name, bf16=True)
+        if not program.bf16:
+            print(f"bf16: {name} has no bf16 path")
+            continue
+        exact = SynthesisProgram(generator, eager=False, engine=name, bf16=False)(styles).numpy()
+        t = seconds_per_image(program, styles, 1, repeats)
+        print(f"bf16: {name} {t:.2f} s per image, {psnr(program(styles).numpy(), exact):.1f} dB PSNR against fp32",
+              flush=True)
 
 
 def sample_tool_per_extra_face(generator, names, reference):
