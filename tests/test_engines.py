@@ -79,6 +79,7 @@ def test_every_engine_applies_conv_clamp(engine):
     check_every_program(clamped, engine, batch=2, layers=[3])
 
 
+@pytest.mark.skipif(engines.missing_packages("onnxruntime") != [], reason="onnx is not installed")
 def test_the_onnx_graph_is_built_from_the_weights_not_converted():
     """The ONNX model holds the generator's constants: every conv weight appears scaled by its equalized-lr factor."""
     from ppgan.models.generators.onnx_synthesis import synthesis_graph
@@ -155,6 +156,8 @@ def test_a_missing_engine_falls_back_to_paddle_with_one_line(monkeypatch, capsys
 
 
 def test_an_engine_that_cannot_load_the_graph_falls_back_with_one_line(monkeypatch, capsys):
+    if "onnxruntime" not in INSTALLED:
+        pytest.skip("onnxruntime is not installed")
     monkeypatch.setattr(engines, "_said", set())
 
     def broken(path, bf16=False):
