@@ -1,7 +1,7 @@
 """Speed of global direction extraction at the 1024 config (random generator and CLIP weights).
 
     python benchmark/bench_extract.py [--size 1024] [--num_images 4] [--batch_size 4] [--layers 6,21]
-        [--variants baseline,+compiled,...] [--engines paddle onnxruntime openvino]
+        [--variants baseline,+compiled,...] [--engines paddle onnxruntime openvino] [--paddlegan DIR]
 
 Seconds per (channel, image) on the first channel(s) of an early and of a late
 style layer (the extractor variants: as many as one batch holds), for PaddleGAN's
@@ -20,6 +20,12 @@ in its own process, after a warm-up, so its peak RSS is its own):
 Then the generator / CLIP share of the extractor's time and the hours for every
 channel (6048 at 1024 px) x 100 images, extrapolated from the two layers with a model linear in
 the FLOPs of the layers from the moved one to the end (and saying so).
+
+With ``--paddlegan DIR`` (a PaddleGAN checkout, see ``paddlegan.py``) PaddleGAN's extraction is
+timed in the same run: its loop renders both images of a (channel, image) with its own
+generator in batches of 5, so its seconds per (channel, image) are two of its renders per
+image at batch 5 (measured now, in a child process) plus the baseline's CLIP time (the same
+PIL preprocessing and ViT). Every extractor is then given as a ratio to that figure.
 """
 import argparse
 import json
@@ -47,11 +53,11 @@ from ppgan.styleclip.extract import (Batch, DirectionExtractor, finish_direction
                                      moved_styles, plan_rows)
 from ppgan.styleclip.stats import collect_statistics  # noqa: E402
 from ppgan.utils import engines  # noqa: E402
+from paddlegan import NOT_MEASURED, paddlegan_render_seconds, paddlegan_root  # noqa: E402
 
 VARIANTS = ["baseline", "+compiled", "+tensor", "+prefix", "+folded", "+batching"]
-PADDLEGAN_SECONDS = 13.2
-GOAL_SECONDS = 2.6
 FULL_IMAGES = 100
+PADDLEGAN_BATCH = 5  # the batch size of PaddleGAN's extract_global_direction
 
 
 def build_inputs(size, num_images):
@@ -136,11 +142,13 @@ class TimedExtractor(DirectionExtractor):
 
 def straightforward_channel(generator, encoder, s_codes, mean, std, layer, channel, tensor_preprocess,
                             program=None, batch=10):
-    """One channel the simple way: full renders of every -/+ image in batches, then CLIP; returns the row."""
+    """One channel the simple way: full renders of every -/+ image in batches, then CLIP.
+
+    Returns (the row, the seconds spent in CLIP: preprocessing and image tower)."""
     num = len(s_codes[0])
     image_idx = np.repeat(np.arange(num), 2)
     signs = np.tile(np.array([-1.0, 1.0], np.float32), num)
-    embeddings = []
+    embeddings, clip_seconds = [], 0.0
     for start in range(0, 2 * num, batch):
         idx, sgn = image_idx[start:start + batch], signs[start:start + batch]
         styles = [paddle.to_tensor(s[idx]) for s in s_codes]
@@ -151,6 +159,7 @@ def straightforward_channel(generator, encoder, s_codes, mean, std, layer, chann
                 images = generator.synthesis_from_styles(styles)
         else:
             images = program(styles)
+        start_clip = time.perf_counter()
         with paddle.no_grad():
             if tensor_preprocess:
                 emb = encoder.encode_images(images)
@@ -158,8 +167,9 @@ def straightforward_channel(generator, encoder, s_codes, mean, std, layer, chann
                 pixels = np.stack([pil_preprocess(im) for im in to_uint8(images)])
                 emb = encoder.model.encode_image(paddle.to_tensor(pixels))
         embeddings.append(emb.numpy())
+        clip_seconds += time.perf_counter() - start_clip
     embeddings = np.concatenate(embeddings)
-    return channel_direction(embeddings[1::2], embeddings[0::2])
+    return channel_direction(embeddings[1::2], embeddings[0::2]), clip_seconds
 
 
 def run_variant(variant, args):
@@ -208,11 +218,13 @@ def run_variant(variant, args):
         else:
             with paddle.no_grad():
                 generator.synthesis_from_styles([paddle.to_tensor(s[:2]) for s in s_codes])
+        result["clip_seconds"] = []
         for layer in args.layers:
             start = time.perf_counter()
-            row = straightforward_channel(generator, encoder, s_codes, mean, std, layer, 0,
-                                          variant == "+tensor", program, batch)
+            row, clip_seconds = straightforward_channel(generator, encoder, s_codes, mean, std, layer, 0,
+                                                        variant == "+tensor", program, batch)
             result["seconds"].append((time.perf_counter() - start) / args.num_images)
+            result["clip_seconds"].append(clip_seconds / args.num_images)
             result["rows"].append(row.tolist())
     result["tail_flops"] = [tail_flops(generator, layer) for layer in args.layers]
     result["layers"] = [(tail_flops(generator, layer), generator.channels_lst[layer])
@@ -241,6 +253,7 @@ def main():
                         help="variants to time (e.g. +batching alone: the extractor's figure per resolution)")
     parser.add_argument("--engines", nargs="+", choices=engines.ENGINES, default=None,
                         help="engines the extractor (+batching) is timed on (default: every installed one)")
+    parser.add_argument("--paddlegan", default=None, help="PaddleGAN checkout to time next to ours (or PADDLEGAN_ROOT)")
     parser.add_argument("--variant", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.layers = [int(layer) for layer in args.layers.split(",")]
@@ -248,6 +261,9 @@ def main():
     if args.variant:
         print("RESULT " + json.dumps(run_variant(args.variant, args)))
         return
+    root = paddlegan_root(args.paddlegan)
+    if root is not None and "baseline" not in variants:
+        parser.error("--paddlegan needs the baseline variant (its CLIP time is PaddleGAN's)")
     names = args.engines or [name for name in engines.ENGINES if not engines.missing_packages(name)]
     if "+batching" in variants:  # the extractor once per engine, the other variants on Paddle
         variants = [v for v in variants if v != "+batching"] + [f"+batching:{name}" for name in names]
@@ -286,19 +302,28 @@ def main():
         total = split["generator"] + split["clip"]
         print(f"{variant}: generator {split['generator'] / total:.0%}, CLIP (preprocessing + ViT) "
               f"{split['clip'] / total:.0%} of the time")
-    for name, result in [("baseline (PaddleGAN's loop)", base)] + list(extractors.items()):
+    reference, channels = None, sum(count for _, count in base["layers"]) if base else 0
+    if root is not None:
+        render = paddlegan_render_seconds(root, args.size, PADDLEGAN_BATCH, repeats=1)
+        reference = 2 * render + float(np.mean(base["clip_seconds"]))
+        print(f"PaddleGAN's extraction: {reference:.2f} s per (channel, image) (2 renders by its generator at "
+              f"batch {PADDLEGAN_BATCH}, {render:.2f} s per image, + the baseline's CLIP "
+              f"{np.mean(base['clip_seconds']):.2f} s); {reference * channels * FULL_IMAGES / 3600:.0f} h for "
+              f"{channels} channels x {FULL_IMAGES} images")
+    else:
+        print(NOT_MEASURED)
+    for name, result in [("baseline (PaddleGAN's loop, our eager generator)", base)] + list(extractors.items()):
         if result is None:
             continue
         hours, mean_seconds, channels = projected_hours(result)
-        ratio = f"; {projected_hours(base)[1] / mean_seconds:.1f}x the baseline" if base and result is not base else ""
+        ratios = [f"{projected_hours(base)[1] / mean_seconds:.1f}x the baseline"] if base and result is not base else []
+        ratios += [f"{reference / mean_seconds:.1f}x PaddleGAN"] if reference else []
         print(f"{name}: projected {hours:.0f} h for {channels} channels x {FULL_IMAGES} "
               f"images ({mean_seconds:.2f} s per (channel, image) on average; extrapolated from "
-              f"{args.num_images} images on layers {args.layers}{ratio})")
-    print(f"load average after: {os.getloadavg()[0]:.1f}; {engines.cpu_name()}")
+              f"{args.num_images} images on layers {args.layers}" + "".join(f"; {r}" for r in ratios) + ")")
     for variant, result in extractors.items():
-        if args.size == 1024:
-            print(f"{variant}: peak RSS {result['peak_rss_gb']:.2f} GB (goal < 3 GB); earlier same-run reference: "
-                  f"PaddleGAN {PADDLEGAN_SECONDS} s per (channel, image)")
+        print(f"{variant}: peak RSS {result['peak_rss_gb']:.2f} GB")
+    print(f"load average after: {os.getloadavg()[0]:.1f}; {engines.cpu_name()}")
 
 if __name__ == "__main__":
     main()

@@ -18,14 +18,17 @@ from ppgan.models.loading import load_stylegan2
 from ppgan.models.generators import StyleGANv2Generator
 from ppgan.styleclip.clip import ClipEncoder, clip_preprocess, pil_preprocess, save_random_clip_weights
 from ppgan.styleclip.directions import channel_direction
-from ppgan.styleclip.extract import (Batch, DirectionExtractor, check_s_codes_match_stats, finish_directions,
-                                     layer_row_offsets, merge_parts, moved_styles, part_path, plan_rows)
+from ppgan.styleclip.extract import (Batch, DirectionExtractor, DirectionWorker, check_s_codes_match_stats,
+                                     extraction_bf16, finish_directions, layer_row_offsets, merge_parts, moved_styles,
+                                     part_path, plan_rows)
+from ppgan.styleclip.extract import precision
+from ppgan.styleclip.extract.precision import sample_rows
 from ppgan.styleclip.extract.job import _save_npz
 from ppgan.styleclip.extract.plan import batch_items, plan_batches
 from ppgan.styleclip.extract.worker import accumulate_differences
 from ppgan.styleclip.stats import (collect_statistics, load_s_codes, load_stats, write_s_codes, save_statistics_files,
                                    write_stats)
-from ppgan.utils import compiled
+from ppgan.utils import compiled, engines
 from ppgan.cli.common import run_cli
 from ppgan.utils.errors import UserError
 from ppgan.utils.image import to_uint8
@@ -249,6 +252,118 @@ def test_batch_size_and_batch_mates_barely_change_rows(inputs, rows_batched):
     np.testing.assert_array_equal(inner, rows_batched[1:5])
     shifted = extract_rows(inputs, (29, 30))
     assert np.abs(shifted[0] - rows_batched[0]).max() <= 1e-6
+
+
+# --- bf16 renders: only where a sample of directions agrees with fp32 ------------------------------------------------
+
+
+def test_worker_directions_are_the_rows_of_a_run(inputs, rows_batched):
+    generator, encoder, s_codes, mean, std = inputs
+    worker = DirectionWorker(generator, encoder.image_tower, s_codes, mean, std, 5.0, BATCH)
+    np.testing.assert_array_equal(worker.directions(ROWS), rows_batched)
+
+
+def test_the_bf16_sample_spans_the_style_layers_one_group_each():
+    channels_lst, style_layers = LAYOUT
+    ranges = sample_rows(channels_lst, style_layers, 2)
+    offsets = layer_row_offsets(channels_lst, style_layers)
+    assert len(ranges) == 4 and ranges[0] == (0, 2) and ranges[-1] == (offsets[-1][1], offsets[-1][1] + 2)
+    starts = [offset for _, offset in offsets]
+    assert all(start in starts for start, _ in ranges) and len(set(ranges)) == 4
+
+
+class NoisyBf16Worker(DirectionWorker):
+    """Stands in for bf16 renders on a CPU without bf16: fp32 renders plus seeded noise of ``NOISE`` std."""
+    NOISE = 0.0
+
+    def __init__(self, *args, bf16=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.simulated, self.rng = bf16, np.random.RandomState(0)
+
+    def render(self, batch, state):
+        images = super().render(batch, state)
+        if not self.simulated:
+            return images
+        return images + paddle.to_tensor(self.rng.normal(0, self.NOISE, images.shape).astype("float32"))
+
+
+REAL_BF16_CPU = engines.cpu_has_bf16()
+
+
+@pytest.fixture
+def bf16_cpu(monkeypatch, tmp_path):
+    """A CPU that lists bf16, ``--precision auto``, an empty $PPGAN_HOME (returned); a sample of 2 S codes."""
+    monkeypatch.setattr(engines, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(precision, "SAMPLE_IMAGES", 2)
+    monkeypatch.setenv("PPGAN_PRECISION", "auto")
+    monkeypatch.setenv("PPGAN_HOME", str(tmp_path))
+    monkeypatch.setattr(engines, "_said", set())
+    return tmp_path
+
+
+def decide(inputs, fingerprint="inputs"):
+    generator, encoder, s_codes, mean, std = inputs
+    return extraction_bf16(generator, encoder.image_tower, s_codes, mean, std, 5.0, BATCH, None, fingerprint)
+
+
+def sample_cosines(inputs, noise):
+    """Cosines of the check's sample computed here: fp32 rows against rows of renders with ``noise`` added."""
+    generator, encoder, s_codes, mean, std = inputs
+    images = [s[:precision.SAMPLE_IMAGES] for s in s_codes]
+    NoisyBf16Worker.NOISE = noise
+    ranges = sample_rows(generator.channels_lst, generator.style_layers, BATCH // 2)
+    rows = {}
+    for bf16 in (False, True):
+        worker = NoisyBf16Worker(generator, encoder.image_tower, images, mean, std, 5.0, BATCH, bf16=bf16)
+        rows[bf16] = np.concatenate([worker.directions(r) for r in ranges])
+    return np.sum(rows[False] * rows[True], axis=1)
+
+
+@pytest.mark.parametrize("noise, chosen", [(0.002, True), (0.3, False)])
+def test_bf16_extraction_is_chosen_only_when_its_directions_agree(inputs, bf16_cpu, monkeypatch, capsys, noise,
+                                                                  chosen):
+    expected = sample_cosines(inputs, noise)
+    assert (expected.min() >= precision.BF16_MIN_COSINE) == chosen, expected  # the noise levels do what they say
+    monkeypatch.setattr(precision, "DirectionWorker", NoisyBf16Worker)
+    assert decide(inputs) is chosen
+    said = capsys.readouterr().err
+    assert ("extraction renders in bf16" if chosen else "extraction stays fp32") in said
+    with open(bf16_cpu / "engines.json") as f:
+        (entry,) = json.load(f).values()
+    assert entry["bf16"] is chosen and abs(entry["cosine"] - expected.min()) < 1e-6
+    monkeypatch.setattr(NoisyBf16Worker, "directions", lambda *a: pytest.fail("checked twice"))
+    assert decide(inputs) is chosen  # remembered for these inputs
+
+
+def test_bf16_check_runs_the_real_bf16_programs(inputs, bf16_cpu, capsys):
+    """The check through the real bf16 programs. On a CPU without bf16 Paddle's bf16 pass computes in fp32: the
+    directions are the same and bf16 is chosen; on one with bf16 the verdict follows the measured cosine."""
+    chosen = decide(inputs)
+    assert "checking bf16 extraction against fp32 on 8 channels x 2 images" in capsys.readouterr().err
+    with open(bf16_cpu / "engines.json") as f:
+        (entry,) = json.load(f).values()
+    assert chosen is (entry["cosine"] >= precision.BF16_MIN_COSINE)
+    if not REAL_BF16_CPU:
+        assert chosen and entry["cosine"] > 1 - 1e-6
+
+
+def test_bf16_extraction_is_not_checked_when_the_answer_is_known(inputs, bf16_cpu, monkeypatch):
+    monkeypatch.setattr(DirectionWorker, "directions", lambda *a: pytest.fail("no check expected"))
+    monkeypatch.setenv("PPGAN_PRECISION", "fp32")
+    assert decide(inputs) is False
+    monkeypatch.setenv("PPGAN_PRECISION", "bf16")
+    assert decide(inputs) is True
+    monkeypatch.setenv("PPGAN_PRECISION", "auto")
+    monkeypatch.setattr(engines, "cpu_has_bf16", lambda: False)
+    assert decide(inputs) is False
+    assert not os.path.exists(bf16_cpu / "engines.json")
+
+
+def test_a_bf16_job_is_another_job(inputs):
+    generator, encoder, s_codes, mean, std = inputs
+    fp32, bf16 = (DirectionExtractor(generator, encoder.image_tower, s_codes, mean, std, 5.0, BATCH, bf16=flag)
+                  for flag in (False, True))
+    assert fp32.backend() != bf16.backend() and "bf16" in bf16.backend()
 
 
 # --- command line: resume, ranks, merge, bad inputs ----------------------------------------------------------------

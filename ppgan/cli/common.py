@@ -64,7 +64,8 @@ def add_generator_args(parser, kind="stylegan2", model_help="released generator 
                             "of this machine, timed once; docs/speed.md)")
     group.add_argument("--precision", choices=engines.PRECISIONS, default=None,
                        help="bf16 renders on CPUs with AMX or AVX-512 BF16 (default auto, or PPGAN_PRECISION: bf16 "
-                            "where the CPU has it, fp32 for extraction and elsewhere)")
+                            "where the CPU has it, for extraction once a sample of its directions agrees with "
+                            "fp32; fp32 elsewhere)")
     return group
 
 

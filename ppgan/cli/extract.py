@@ -3,7 +3,7 @@
     python ppgan/apps/styleganv2clip_predictor.py extract [--model_type ffhq-config-f | --config MODEL.yaml |
         --weight_path FILE ...] [--dataset_name NAME] [--S_path FILE] [--stat_path FILE] [--clip_weight_path FILE]
         [--num_images 100] [--alpha 5] [--batch_size B] [--render_batch R] [--channel_range START:END] [--output FILE]
-        [--checkpoint_every CHANNELS] [--merge_wait SECONDS] [--cpu]
+        [--checkpoint_every CHANNELS] [--merge_wait SECONDS] [--cpu] [--engine E] [--precision P]
     python -m paddle.distributed.launch --nproc_per_node N ppgan/apps/styleganv2clip_predictor.py extract ...
     python ppgan/apps/styleganv2clip_predictor.py extract --merge [--output FILE | --dataset_name NAME]
 
@@ -21,8 +21,8 @@ from ..models.loading import load_stylegan2
 from ..styleclip.clip import ClipEncoder
 from ..styleclip.directions import style_channel_count
 from ..styleclip.extract import (DirectionExtractor, check_s_codes_match_stats, default_batch_size,
-                                 inputs_fingerprint, merge_parts, output_file_name, output_lock, part_path,
-                                 resume_path)
+                                 extraction_bf16, inputs_fingerprint, merge_parts, output_file_name, output_lock,
+                                 part_path, resume_path)
 from ..styleclip.stats import load_s_codes, load_stats, s_codes_file_name, stats_file_name
 from ..utils.checks import check_float, check_int, check_name
 from ..utils.errors import UserError
@@ -136,9 +136,11 @@ def main(argv=None):
     check_output_files([resume_path(output, rank, world), part_path(output, rank, world)], "--output")
     with output_lock(output, rank, world):  # a second run on this output is refused before anything loads
         generator, rows, image_encoder, s_codes, mean, std = load_inputs(args, spec)
-        extractor = DirectionExtractor(generator, image_encoder, s_codes, mean, std, args.alpha, args.batch_size,
-                                       args.render_batch)
         fingerprint = inputs_fingerprint(generator, image_encoder, s_codes, mean, std)
+        bf16 = extraction_bf16(generator, image_encoder, s_codes, mean, std, args.alpha, args.batch_size,
+                               args.render_batch, fingerprint)
+        extractor = DirectionExtractor(generator, image_encoder, s_codes, mean, std, args.alpha, args.batch_size,
+                                       args.render_batch, bf16=bf16)
         path = extractor.extract(rows, output, fingerprint, rank, world, args.checkpoint_every, args.merge_wait)
     print(f"{f'rank {rank}: ' if world > 1 else ''}wrote {path}", file=sys.stderr)
 

@@ -95,11 +95,17 @@ def check_precision(precision):
                         f"({cpu_name()}) lacks: use {{precision}} fp32")
 
 
-def use_bf16(allowed=True):
-    """Whether renders compute in bf16: ``PPGAN_PRECISION`` bf16, or auto (the default) on a bf16 CPU when the
-    caller ``allowed`` it (extraction does not by default)."""
+def requested_precision():
+    """``PPGAN_PRECISION`` (default ``auto``), checked by ``check_precision``."""
     precision = os.environ.get(PRECISION_ENV, "auto").strip().lower() or "auto"
     check_precision(precision)
+    return precision
+
+
+def use_bf16(allowed=True):
+    """Whether renders compute in bf16: ``PPGAN_PRECISION`` bf16, or auto (the default) on a bf16 CPU when the
+    caller ``allowed`` it (extraction decides with ``ppgan.styleclip.extract.precision``)."""
+    precision = requested_precision()
     if precision == "bf16":
         return True
     return precision == "auto" and allowed and cpu_has_bf16()
@@ -142,31 +148,42 @@ def _choices_path():
     return os.path.join(cache_dir(), CHOICES_FILE)
 
 
-def remembered_choice(key):
-    """The engine calibration chose for ``key`` (a string), or None."""
+def remembered(key):
+    """The entry (a dict) recorded under ``key`` (a string) in ``$PPGAN_HOME/engines.json``, or None."""
     try:
         with open(_choices_path()) as f:
             entry = json.load(f).get(key)
     except (OSError, ValueError, AttributeError):
         return None
-    return entry.get("engine") if isinstance(entry, dict) and entry.get("engine") in ENGINES else None
+    return entry if isinstance(entry, dict) else None
+
+
+def remember(key, entry):
+    """Record ``entry`` (a JSON-able dict) under ``key``; a file that cannot be written only costs a line."""
+    path = _choices_path()
+    try:
+        with open(path) as f:
+            entries = json.load(f)
+        entries = entries if isinstance(entries, dict) else {}
+    except (OSError, ValueError):
+        entries = {}
+    entries[key] = entry
+    try:
+        with atomic_path(path) as tmp, open(tmp, "w") as f:
+            json.dump(entries, f, indent=1, sort_keys=True)
+    except (OSError, UserError) as exc:  # measured again next time: no reason to stop the run
+        say(f"could not remember the engine choice ({exc})")
+
+
+def remembered_choice(key):
+    """The engine calibration chose for ``key`` (a string), or None."""
+    engine = (remembered(key) or {}).get("engine")
+    return engine if engine in ENGINES else None
 
 
 def remember_choice(key, engine, seconds):
     """Record that calibration chose ``engine`` for ``key`` with the ``seconds`` per render it measured."""
-    path = _choices_path()
-    try:
-        with open(path) as f:
-            choices = json.load(f)
-        choices = choices if isinstance(choices, dict) else {}
-    except (OSError, ValueError):
-        choices = {}
-    choices[key] = {"engine": engine, "seconds": seconds}
-    try:
-        with atomic_path(path) as tmp, open(tmp, "w") as f:
-            json.dump(choices, f, indent=1, sort_keys=True)
-    except (OSError, UserError) as exc:  # calibrated again next time: no reason to stop the run
-        say(f"could not remember the engine choice ({exc})")
+    remember(key, {"engine": engine, "seconds": seconds})
 
 
 def machine_key():

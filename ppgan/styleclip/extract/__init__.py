@@ -17,6 +17,8 @@ embedded by CLIP, and the pair is reduced at once:
   by S code, so the state entering the moved layer and the later layers' folded weights
   (``VariantsProgram``) are computed once per (layer, S code) and shared by every
   channel of the layer.
+- ``precision``: whether renders run in bf16 (``extraction_bf16``): on a CPU with bf16, only
+  where a sample of directions computed both ways agrees (cosine at least 0.999).
 - ``job``: the job on disk (``DirectionExtractor``): its description, resume files,
   rank parts, their merge, the output file and the lock of a running job (``output_lock``).
 
@@ -27,9 +29,10 @@ uninterrupted single-process run. The command line is ``ppgan.cli.extract``.
 from .job import (DirectionExtractor, check_s_codes_match_stats, inputs_fingerprint, lock_path, merge_parts,
                   output_file_name, output_lock, part_path, resume_path, save_directions)
 from .plan import Batch, default_batch_size, default_render_batch, layer_row_offsets, plan_rows
+from .precision import extraction_bf16
 from .worker import DirectionWorker, finish_directions, moved_styles
 
 __all__ = ["DirectionExtractor", "check_s_codes_match_stats", "inputs_fingerprint", "lock_path", "merge_parts",
            "output_file_name", "output_lock", "part_path", "resume_path", "save_directions", "Batch",
-           "default_batch_size", "default_render_batch", "layer_row_offsets", "plan_rows", "DirectionWorker",
-           "finish_directions", "moved_styles"]
+           "default_batch_size", "default_render_batch", "layer_row_offsets", "plan_rows", "extraction_bf16",
+           "DirectionWorker", "finish_directions", "moved_styles"]

@@ -132,7 +132,7 @@ def _load_npz(path, job, rank, what):
         raise UserError(f"{what} {path} is unreadable ({type(exc).__name__}); delete it to start over") from exc
     if found != (job, rank):
         raise UserError(f"{what} {path} belongs to another job (inputs, channel range, num_images, alpha, "
-                        f"batch size, backend, ranks or the version of this tool differ); rerun with the flags "
+                        f"batch size, backend or precision, ranks or the version of this tool differ); rerun with the flags "
                         "it was made with, or delete it to start over")
     return arrays
 

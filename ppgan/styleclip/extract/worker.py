@@ -17,8 +17,9 @@ from ...utils import compiled
 from ...utils.errors import UserError
 from ...utils.runtime import gpu_memory_bytes
 from ..clip import clip_preprocess
-from ..directions import l2_normalize, normalized_differences, style_channel_count
-from .plan import batch_items, default_batch_size, default_render_batch, layer_row_offsets, pad_to, plan_batches
+from ..directions import CLIP_DIM, l2_normalize, normalized_differences, style_channel_count
+from .plan import (batch_items, default_batch_size, default_render_batch, layer_row_offsets, pad_to, plan_batches,
+                   plan_rows)
 
 
 def moved_styles(codes, channels, signs, mean, std, alpha):
@@ -55,10 +56,11 @@ class DirectionWorker:
         render_batch: renders per synthesis call, a divisor of batch_size (default ``default_render_batch``
             of the current device).
         eager: force the eager synthesis (default: Paddle Inference on CPU, eager on GPU).
+        bf16: render in bf16 where the engine and the CPU can (``ppgan.styleclip.extract.precision`` decides).
     """
 
     def __init__(self, generator, image_encoder, s_codes, mean, std, alpha=5.0, batch_size=None, render_batch=None,
-                 eager=None):
+                 eager=None, bf16=False):
         gpu_memory = gpu_memory_bytes()
         batch_size = batch_size or default_batch_size(gpu_memory)
         if batch_size < 2:
@@ -71,6 +73,7 @@ class DirectionWorker:
         self.mean = [np.asarray(m, np.float32) for m in mean]
         self.std = [np.asarray(s, np.float32) for s in std]
         self.alpha, self.batch_size, self.render_batch, self.eager = float(alpha), batch_size, render_batch, eager
+        self.bf16 = bool(bf16)
         self.num_images = len(self.s_codes[0])
         self.total_rows = style_channel_count(generator.channels_lst, generator.style_layers)
         self._program = (None, None)
@@ -89,14 +92,16 @@ class DirectionWorker:
             self._program = (None, None)
             styles = [paddle.to_tensor(s[image:image + 1]) for s in self.s_codes]
             with compiled.eager_threads(1):
-                self._program = ((layer, image), VariantsProgram(self.generator, layer, styles, eager=self.eager))
+                self._program = ((layer, image), VariantsProgram(self.generator, layer, styles, eager=self.eager,
+                                                                 bf16=self.bf16))
         return self._program[1]
 
     def backend(self):
         """What the rows' last bits depend on besides the inputs and batch sizes: synthesis and CLIP tower
-        backends, device type."""
+        backends, device type, and bf16 renders when asked for."""
         synthesis_eager = compiled.use_eager_programs() if self.eager is None else self.eager
         names = ["eager" if eager else "onednn" for eager in (synthesis_eager, self.image_encoder.eager)]
+        names += ["bf16"] if self.bf16 and not synthesis_eager else []
         return "-".join(names + [paddle.get_device().split(":")[0]])
 
     def _chunks(self, count):
@@ -132,6 +137,17 @@ class DirectionWorker:
             embeddings = self.image_encoder(pixels).numpy()
         pairs = len(batch.channels)
         return embeddings[0:2 * pairs:2], embeddings[1:2 * pairs:2]
+
+    def directions(self, rows):
+        """Unit directions float32 [stop - start, 512] of fs3 rows ``rows`` = (start, stop), every S code in
+        (no resume file: for short checks)."""
+        plan = self.plan(rows)
+        planned = plan_rows(plan, self.generator.channels_lst, self.generator.style_layers)
+        positions = np.full(self.total_rows, -1, np.int64)
+        positions[planned] = np.arange(len(planned))
+        sums = np.zeros((len(planned), CLIP_DIM), np.float64)
+        self.run(plan, sums, positions)
+        return finish_directions(sums)[positions[rows[0]:rows[1]]]
 
     def run(self, plan, sums, positions, start=0, on_batch=None):
         """Accumulate batches plan[start:] into ``sums`` [R, 512] float64.
