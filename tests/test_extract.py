@@ -292,7 +292,9 @@ REAL_BF16_CPU = engines.cpu_has_bf16()
 
 @pytest.fixture
 def bf16_cpu(monkeypatch, tmp_path):
-    """A CPU that lists bf16, ``--precision auto``, an empty $PPGAN_HOME (returned); a sample of 2 S codes."""
+    """A CPU that lists bf16, ``--precision auto``, an empty $PPGAN_HOME (returned); a sample of 2 S codes; renders
+    by the CPU's programs (bf16 is theirs), also in a run with ``PPGAN_SYNTHESIS=eager``."""
+    monkeypatch.delenv("PPGAN_SYNTHESIS", raising=False)
     monkeypatch.setattr(engines, "cpu_has_bf16", lambda: True)
     monkeypatch.setattr(precision, "SAMPLE_IMAGES", 2)
     monkeypatch.setenv("PPGAN_PRECISION", "auto")
@@ -354,6 +356,9 @@ def test_bf16_extraction_is_not_checked_when_the_answer_is_known(inputs, bf16_cp
     monkeypatch.setenv("PPGAN_PRECISION", "bf16")
     assert decide(inputs) is True
     monkeypatch.setenv("PPGAN_PRECISION", "auto")
+    monkeypatch.setenv("PPGAN_SYNTHESIS", "eager")  # as on a GPU: no bf16 programs
+    assert decide(inputs) is False
+    monkeypatch.delenv("PPGAN_SYNTHESIS")
     monkeypatch.setattr(engines, "cpu_has_bf16", lambda: False)
     assert decide(inputs) is False
     assert not os.path.exists(bf16_cpu / "engines.json")
@@ -361,8 +366,8 @@ def test_bf16_extraction_is_not_checked_when_the_answer_is_known(inputs, bf16_cp
 
 def test_a_bf16_job_is_another_job(inputs):
     generator, encoder, s_codes, mean, std = inputs
-    fp32, bf16 = (DirectionExtractor(generator, encoder.image_tower, s_codes, mean, std, 5.0, BATCH, bf16=flag)
-                  for flag in (False, True))
+    fp32, bf16 = (DirectionExtractor(generator, encoder.image_tower, s_codes, mean, std, 5.0, BATCH, eager=False,
+                                     bf16=flag) for flag in (False, True))
     assert fp32.backend() != bf16.backend() and "bf16" in bf16.backend()
 
 
