@@ -48,7 +48,7 @@ def extraction_bf16(generator, image_encoder, s_codes, mean, std, alpha, batch_s
         return True
     key = engines.machine_key() + repr(["extraction bf16", fingerprint, float(alpha)])
     entry = engines.remembered(key)
-    if entry is None or not isinstance(entry.get("bf16"), bool):
+    if entry is None or not isinstance(entry.get("bf16"), bool) or not isinstance(entry.get("cosine"), float):
         images = [np.asarray(s)[:SAMPLE_IMAGES] for s in s_codes]
         workers = [DirectionWorker(generator, image_encoder, images, mean, std, alpha, batch_size, render_batch,
                                    bf16=bf16) for bf16 in (False, True)]
