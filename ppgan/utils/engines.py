@@ -171,8 +171,8 @@ def remember(key, entry):
     try:
         with atomic_path(path) as tmp, open(tmp, "w") as f:
             json.dump(entries, f, indent=1, sort_keys=True)
-    except (OSError, UserError) as exc:  # measured again next time: no reason to stop the run
-        say(f"could not remember the engine choice ({exc})")
+    except (OSError, UserError) as exc:  # no reason to stop the run
+        say(f"could not remember this measurement in {path} ({exc}): it is measured again next run")
 
 
 def remembered_choice(key):
